@@ -1,0 +1,90 @@
+"""Data contracts shared by the layers of the pipeline.
+
+These names are the seams between data loading, feature computation, the trading
+environment and evaluation. Changing them changes every layer, so they live in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+#: Bars: one row per (symbol, bar start). Sorted by (symbol, ts), unique on (symbol, ts).
+BARS_SCHEMA: dict[str, pl.DataType] = {
+    "symbol": pl.String(),
+    "ts": pl.Datetime("us", "UTC"),
+    "open": pl.Float64(),
+    "high": pl.Float64(),
+    "low": pl.Float64(),
+    "close": pl.Float64(),
+    "volume": pl.Float64(),
+}
+BAR_KEYS: tuple[str, str] = ("symbol", "ts")
+PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
+
+#: Market regimes; the integer code of a regime is its index in this tuple.
+REGIMES: tuple[str, ...] = (
+    "low_vol_trending",
+    "high_vol_trending",
+    "low_vol_ranging",
+    "high_vol_ranging",
+)
+
+
+@dataclass(frozen=True)
+class MarketArrays:
+    """One symbol's split as contiguous numpy arrays: all the environment ever reads.
+
+    Shapes: ``n`` bars; ``features`` is ``(n, n_features)``. Bar ``i`` starts at ``ts[i]``
+    (epoch microseconds, UTC). ``features[i]`` only depends on bars ``<= i`` and is already
+    normalised with statistics fitted on the training split. ``session_id`` is
+    non-decreasing; a change of value marks the first bar of a new trading session.
+    ``regime`` holds codes into :data:`REGIMES`.
+    """
+
+    symbol: str
+    ts: np.ndarray  # int64 (n,), epoch microseconds UTC
+    open: np.ndarray  # float64 (n,), price units
+    high: np.ndarray  # float64 (n,)
+    low: np.ndarray  # float64 (n,)
+    close: np.ndarray  # float64 (n,)
+    features: np.ndarray  # float32 (n, n_features)
+    feature_names: tuple[str, ...]
+    regime: np.ndarray  # int8 (n,), codes into REGIMES
+    session_id: np.ndarray  # int64 (n,), non-decreasing
+    extras: dict[str, np.ndarray] = field(default_factory=dict)  # optional per-bar columns
+
+    def __post_init__(self) -> None:
+        n = len(self.ts)
+        expected = {
+            "ts": (self.ts, np.int64),
+            "open": (self.open, np.float64),
+            "high": (self.high, np.float64),
+            "low": (self.low, np.float64),
+            "close": (self.close, np.float64),
+            "regime": (self.regime, np.int8),
+            "session_id": (self.session_id, np.int64),
+        }
+        for name, (array, dtype) in expected.items():
+            if array.dtype != dtype or array.shape != (n,):
+                raise ValueError(
+                    f"MarketArrays[{self.symbol}].{name}: expected {np.dtype(dtype)} of shape "
+                    f"({n},), got {array.dtype} of shape {array.shape}"
+                )
+        if self.features.dtype != np.float32 or self.features.shape != (n, len(self.feature_names)):
+            raise ValueError(
+                f"MarketArrays[{self.symbol}].features: expected float32 of shape "
+                f"({n}, {len(self.feature_names)}), got {self.features.dtype} {self.features.shape}"
+            )
+        for name, array in self.extras.items():
+            if array.shape[0] != n:
+                raise ValueError(f"MarketArrays[{self.symbol}].extras[{name!r}] has {array.shape[0]} rows, expected {n}")
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
