@@ -80,7 +80,9 @@ class MarketArrays:
             )
         for name, array in self.extras.items():
             if array.shape[0] != n:
-                raise ValueError(f"MarketArrays[{self.symbol}].extras[{name!r}] has {array.shape[0]} rows, expected {n}")
+                raise ValueError(
+                    f"MarketArrays[{self.symbol}].extras[{name!r}] has {array.shape[0]} rows, expected {n}"
+                )
 
     def __len__(self) -> int:
         return len(self.ts)

@@ -28,7 +28,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
+        raise ConfigError(
+            f"{path}: expected a mapping at the top level, got {type(loaded).__name__}"
+        )
     return loaded
 
 
@@ -55,7 +57,9 @@ def validate_model(model_cls: type[ModelT], data: dict[str, Any], source: str) -
         raise ConfigError(f"{source}: invalid configuration: " + "; ".join(problems)) from None
 
 
-def load_model(model_cls: type[ModelT], path: Path, overrides: dict[str, Any] | None = None) -> ModelT:
+def load_model(
+    model_cls: type[ModelT], path: Path, overrides: dict[str, Any] | None = None
+) -> ModelT:
     """Load ``path`` into ``model_cls``, applying ``overrides`` (a nested mapping) on top."""
     data = read_yaml(path)
     if overrides:
@@ -78,7 +82,9 @@ def resolve_profile(data: dict[str, Any], profile: str, source: str) -> dict[str
     """
     profiles = data.get("profiles") or {}
     if not isinstance(profiles, dict):
-        raise ConfigError(f"{source}: key 'profiles' must be a mapping of profile name to overrides")
+        raise ConfigError(
+            f"{source}: key 'profiles' must be a mapping of profile name to overrides"
+        )
     section = profiles.get(profile) or {}
     if not isinstance(section, dict):
         raise ConfigError(f"{source}: key 'profiles.{profile}' must be a mapping of overrides")

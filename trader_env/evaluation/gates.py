@@ -45,7 +45,9 @@ class CriterionResult:
     @property
     def text(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
-        return f"{self.metric} = {self.measured:.4g} (needs {self.op} {self.threshold:g}): {verdict}"
+        return (
+            f"{self.metric} = {self.measured:.4g} (needs {self.op} {self.threshold:g}): {verdict}"
+        )
 
 
 @dataclass(frozen=True)

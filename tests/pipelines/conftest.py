@@ -1,0 +1,32 @@
+"""Fixtures for pipeline tests: a real Dagster instance and a private storage root per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from pipelines.io_manager import ParquetIOManager
+
+
+@pytest.fixture
+def storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Storage root in the test's tmp dir, with the ``test`` profile (small synthetic market)."""
+    root = tmp_path / "storage"
+    monkeypatch.setenv("TRADER_STORAGE_ROOT", str(root))
+    monkeypatch.setenv("TRADER_PROFILE", "test")
+    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path / "sb3"))
+    return root
+
+
+@pytest.fixture
+def resources(storage: Path) -> dict[str, object]:
+    return {"io_manager": ParquetIOManager(base_dir=str(storage / "assets"))}
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as dagster_instance:
+        yield dagster_instance
