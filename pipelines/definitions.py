@@ -1,15 +1,37 @@
 """The one ``Definitions`` object of the project: ``dagster dev -w workspace.yaml`` loads it."""
 
-from __future__ import annotations
+import warnings
 
 import dagster as dg
 
-from pipelines import market_data
+from pipelines import champion, features, jobs, market_data
 from pipelines.io_manager import ParquetIOManager
+from pipelines.phases import build_phase_definitions
 from trader_env.paths import storage_root
 
+# Data versions on outputs are a beta API whose warning would repeat on every materialization.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+#: Steps running at once under the multiprocess executor. Training sets torch to 1 thread, so
+#: two processes fill the 2 cores these machines have; raise it with the core count.
+MAX_CONCURRENT_STEPS = 2
+
+phase_assets, phase_checks = build_phase_definitions()
+ASSETS_DIR = storage_root() / "assets"
+
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([market_data]),
-    asset_checks=dg.load_asset_checks_from_modules([market_data]),
-    resources={"io_manager": ParquetIOManager(base_dir=str(storage_root() / "assets"))},
+    assets=[
+        *dg.load_assets_from_modules([market_data, features]),
+        *phase_assets,
+        champion.champion_model,
+    ],
+    asset_checks=[*dg.load_asset_checks_from_modules([market_data, features]), *phase_checks],
+    jobs=[jobs.full_pipeline, jobs.nightly_retrain, jobs.promote_champion],
+    schedules=[jobs.nightly_schedule],
+    sensors=[jobs.promote_after_success, jobs.promote_after_failure],
+    resources={
+        "io_manager": ParquetIOManager(base_dir=str(ASSETS_DIR)),
+        "optional_input": champion.OptionalInputManager(base_dir=str(ASSETS_DIR)),
+    },
+    executor=dg.multiprocess_executor.configured({"max_concurrent": MAX_CONCURRENT_STEPS}),
 )

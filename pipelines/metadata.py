@@ -38,17 +38,17 @@ def plain_metadata(values: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(value, float) and not math.isfinite(value):
             result[key] = str(value)
         elif isinstance(value, dict | list | tuple):
-            result[key] = dg.MetadataValue.json(_json_safe(value))
+            result[key] = dg.MetadataValue.json(json_safe(value))
         else:
             result[key] = value
     return result
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if value is None or isinstance(value, bool | int | float | str):

@@ -1,0 +1,123 @@
+"""The main job: ``python -m pipelines`` runs the full pipeline, promotes the champion and
+prints a summary a person can read.
+
+Exit code 0 when the pipeline itself ran correctly, also when a gate failed (a failed gate is a
+result); 1 when a step failed for any other reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+#: Run config selecting the progress logger (Dagster uses a logger only when run config names it).
+LOGGING = {"loggers": {"progress": {}}}
+
+
+def _progress_logger():
+    """A console logger that shows what the assets say (progress, results), not Dagster's
+    engine events: a failed gate skips later steps, and their engine errors would read like a
+    crash; the summary at the end reports every verdict and every real error instead."""
+    import dagster as dg
+
+    class _UserMessages(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            meta = getattr(record, "dagster_meta", None) or {}
+            if meta.get("dagster_event") is not None:
+                return False
+            record.step = meta.get("step_key") or "run"
+            record.text = meta.get("orig_message", record.getMessage())
+            return True
+
+    @dg.logger(description="Asset messages only, to stdout.")
+    def progress(_init_context) -> logging.Logger:
+        log = logging.getLogger("pipelines.progress")
+        log.setLevel(logging.INFO)
+        log.propagate = False
+        if not log.handlers:
+            handler = logging.StreamHandler(sys.stdout)
+            handler.addFilter(_UserMessages())
+            handler.setFormatter(logging.Formatter("%(asctime)s %(step)s: %(text)s", "%H:%M:%S"))
+            log.addHandler(handler)
+        return log
+
+    return progress
+
+
+def _real_failures(result) -> dict[str, str]:
+    """Failed steps whose error is not a failed blocking check, by step key."""
+    failures = {}
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
+            continue
+        failures[event.step_key] = error.message.strip() if error is not None else "unknown error"
+    return failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__)
+    parser.add_argument("--job", default="full_pipeline", help="job to run (default full_pipeline)")
+    parser.add_argument("--profile", help="dev (default), full or test; sets TRADER_PROFILE")
+    args = parser.parse_args(argv)
+    if args.profile:
+        os.environ["TRADER_PROFILE"] = args.profile
+
+    from pipelines.instance import ensure_dagster_home
+
+    home = ensure_dagster_home()
+    import dagster as dg
+
+    from pipelines.definitions import defs
+    from pipelines.summary import PhaseStatus, render_summary
+    from trader_env.config import PHASES
+
+    loggers = {"progress": _progress_logger()}
+    profile = os.environ.get("TRADER_PROFILE", "dev")
+    print(f"Running job {args.job!r} (profile {profile}, DAGSTER_HOME {home})", flush=True)
+    started = time.perf_counter()
+    with dg.DagsterInstance.get() as instance:
+        result = (
+            defs.resolve_job_def(args.job)
+            .with_logger_defs(loggers)
+            .execute_in_process(run_config=LOGGING, instance=instance, raise_on_error=False)
+        )
+        failures = _real_failures(result)
+        champion = None
+        if args.job in ("full_pipeline", "nightly_retrain"):
+            promoted = (
+                defs.resolve_job_def("promote_champion")
+                .with_logger_defs(loggers)
+                .execute_in_process(run_config=LOGGING, instance=instance, raise_on_error=False)
+            )
+            failures.update(_real_failures(promoted))
+            if promoted.success:
+                champion = promoted.output_for_node("champion_model")
+
+    def output(node: str):
+        return result.output_for_node(node) if result.is_node_success(node) else None
+
+    statuses = [
+        PhaseStatus(
+            phase=phase,
+            model=output(f"phase{phase}_model"),
+            evaluation=output(f"phase{phase}_evaluation"),
+            error=failures.get(f"phase{phase}_model") or failures.get(f"phase{phase}_evaluation"),
+        )
+        for phase in PHASES
+    ]
+    print(render_summary(statuses, champion))
+    print(f"\nRun {result.run_id} finished in {time.perf_counter() - started:.0f} s.")
+    if failures:
+        print("\nErrors (not gate verdicts):", file=sys.stderr)
+        for step, message in failures.items():
+            print(f"  {step}: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""The ``serving`` group: ``champion_model``, promoted from the phases that earned it.
+
+It runs as its own job after the phase runs (the ``promote_champion`` job, launched by the main
+command and by a run-status sensor) because a failing gate skips everything downstream of it in
+the same run, and the champion must still consider the phases that did pass.
+No ``from __future__ import annotations``: Dagster reads annotations.
+"""
+
+import dagster as dg
+import polars as pl
+
+from pipelines.io_manager import ParquetIOManager
+from pipelines.metadata import json_safe
+from trader_env.config import PHASES, config_hash, load_phase_config
+from trader_env.dataset import MarketData
+from trader_env.features import Splits
+from trader_env.lineage import frame_fingerprint
+from trader_env.paths import storage_root
+from trader_env.workflow import ChampionOutcome, promote_champion
+
+
+class OptionalInputManager(dg.ConfigurableIOManager):
+    """Loads a stored asset value, or None when the asset was never materialized."""
+
+    base_dir: str
+
+    def handle_output(self, context: dg.OutputContext, obj: object) -> None:
+        raise NotImplementedError("OptionalInputManager only loads inputs")
+
+    def load_input(self, context: dg.InputContext) -> object:
+        try:
+            return ParquetIOManager(base_dir=self.base_dir).load_input(context)
+        except FileNotFoundError:
+            return None
+
+
+EVALUATION_INS = {
+    f"phase{phase}": dg.AssetIn(f"phase{phase}_evaluation", input_manager_key="optional_input")
+    for phase in PHASES
+}
+
+
+@dg.asset(
+    group_name="serving",
+    ins={
+        **EVALUATION_INS,
+        **{name: dg.AssetIn(name) for name in ("bars", "features", "regimes", "splits")},
+    },
+    code_version="1",
+    description="Promotes the latest phase whose gate passed on the current data and config if "
+    "it beats the serving champion's test Sharpe on the same data and costs; keeps the history "
+    "and the previous champion for rollback (data/champion/registry.json).",
+)
+def champion_model(context: dg.AssetExecutionContext, **inputs) -> dg.Output[ChampionOutcome]:
+    bars: pl.DataFrame = inputs["bars"]
+    splits: Splits = inputs["splits"]
+    market = MarketData(bars, inputs["features"], inputs["regimes"], splits)
+    outcome = promote_champion(
+        {phase: inputs[f"phase{phase}"] for phase in PHASES},
+        market,
+        storage_root(),
+        data_version=frame_fingerprint(bars),
+        config_hashes={phase: config_hash(load_phase_config(phase)) for phase in PHASES},
+    )
+    context.log.info(f"champion: {outcome.reason}")
+    serving = outcome.champion
+    metadata: dict = {
+        "promoted": outcome.promoted,
+        "reason": outcome.reason,
+        "candidate_phase": outcome.candidate_phase
+        if outcome.candidate_phase is not None
+        else "none",
+        "not_candidates": dg.MetadataValue.json(
+            {f"phase{k}": v for k, v in outcome.skipped.items()}
+        ),
+        "serving": dg.MetadataValue.json(json_safe(serving.model_dump()) if serving else {}),
+        "replaced": dg.MetadataValue.json(
+            json_safe(outcome.previous.model_dump()) if outcome.previous else {}
+        ),
+    }
+    if serving is not None:
+        metadata["serving_model_path"] = dg.MetadataValue.path(serving.model_path)
+    return dg.Output(outcome, metadata=metadata)

@@ -1,0 +1,195 @@
+"""Assets of the ``features`` group: causal market features, regimes and walk-forward splits.
+
+No ``from __future__ import annotations``: Dagster reads the real annotations.
+"""
+
+import dagster as dg
+import polars as pl
+
+from pipelines.metadata import plain_metadata, table
+from trader_env.features import (
+    PARTS,
+    Splits,
+    check_no_lookahead,
+    compute_features,
+    compute_features_with_report,
+    compute_regimes,
+    compute_regimes_with_report,
+    load_features_config,
+    make_splits,
+    regime_distribution,
+)
+from trader_env.lineage import frame_fingerprint
+
+GROUP = "features"
+#: Truncation trials of the no-look-ahead checks; each recomputes the asset on shortened bars.
+LOOKAHEAD_CUTS = 3
+
+
+@dg.asset(
+    group_name=GROUP,
+    code_version="1",
+    description="Causal market features per bar (polars, per symbol and session); warm-up rows "
+    "without full windows dropped and counted.",
+)
+def features(context: dg.AssetExecutionContext, bars: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+    frame, report = compute_features_with_report(bars, load_features_config())
+    names = report.feature_names
+    metadata = plain_metadata(report.model_dump())
+    metadata.update(
+        {
+            "dagster/row_count": frame.height,
+            "nan_counts": dg.MetadataValue.json(
+                frame.select(pl.col(names).is_nan().sum()).row(0, named=True)
+            ),
+            "data_version": frame_fingerprint(frame),
+            "preview": table(frame),
+        }
+    )
+    context.log.info(
+        f"{len(names)} features, {frame.height} rows, {report.rows_dropped} warm-up rows dropped"
+    )
+    return dg.Output(
+        frame, data_version=dg.DataVersion(metadata["data_version"]), metadata=metadata
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    code_version="1",
+    description="Market regime of every bar (volatility x trend, causal), with its numeric inputs.",
+)
+def regimes(context: dg.AssetExecutionContext, bars: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+    frame, report = compute_regimes_with_report(bars, load_features_config())
+    distribution = regime_distribution(frame)
+    metadata = plain_metadata(report.model_dump())
+    metadata.update(
+        {
+            "dagster/row_count": frame.height,
+            "regime_distribution": table(distribution, limit=100),
+            "data_version": frame_fingerprint(frame),
+        }
+    )
+    context.log.info(f"regimes for {frame.height} bars")
+    return dg.Output(
+        frame, data_version=dg.DataVersion(metadata["data_version"]), metadata=metadata
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    code_version="1",
+    description="Chronological train / validation / test parts with embargo gaps, optional "
+    "walk-forward folds, and normalisation statistics fitted on the training part only.",
+)
+def splits(
+    context: dg.AssetExecutionContext, features: pl.DataFrame, regimes: pl.DataFrame
+) -> dg.Output[Splits]:
+    result = make_splits(features, load_features_config(), regimes=regimes)
+    sizes = pl.DataFrame(
+        [
+            {
+                "part": name,
+                "first_session": str(part.first_session),
+                "last_session": str(part.last_session),
+                "sessions": part.sessions,
+                "rows": part.rows,
+            }
+            for name, part in result.parts.items()
+        ]
+    )
+    metadata = {
+        "method": result.method,
+        "parts": table(sizes),
+        "embargo_sessions": result.embargo_sessions,
+        "folds": len(result.folds),
+        "feature_names": dg.MetadataValue.json(list(result.feature_names)),
+        "normalization": dg.MetadataValue.json(result.normalization.to_dict()),
+    }
+    context.log.info(
+        "splits: " + ", ".join(f"{name} {part.rows} rows" for name, part in result.parts.items())
+    )
+    return dg.Output(result, metadata=metadata)
+
+
+def _lookahead_check(bars: pl.DataFrame, compute) -> dg.AssetCheckResult:
+    result = check_no_lookahead(bars, compute, n_cuts=LOOKAHEAD_CUTS, seed=0)
+    first = result.first_mismatch
+    return dg.AssetCheckResult(
+        passed=result.passed,
+        description=result.summary(),
+        metadata={
+            "cuts": result.n_cuts,
+            "rows_compared": result.rows_compared,
+            "mismatched_rows": result.mismatched_rows,
+            "first_mismatch": dg.MetadataValue.json(first.model_dump(mode="json") if first else {}),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=features,
+    blocking=True,
+    additional_ins={"bars": dg.AssetIn()},
+    description="Recompute on bars truncated at random cut points: every value at or before a "
+    "cut must be identical.",
+)
+def features_no_lookahead(bars: pl.DataFrame) -> dg.AssetCheckResult:
+    config = load_features_config()
+    return _lookahead_check(bars, lambda b: compute_features(b, config))
+
+
+@dg.asset_check(
+    asset=regimes,
+    blocking=True,
+    additional_ins={"bars": dg.AssetIn()},
+    description="Recompute regimes on truncated bars (annualisation pinned): values at or before "
+    "each cut must be identical.",
+)
+def regimes_no_lookahead(bars: pl.DataFrame) -> dg.AssetCheckResult:
+    config = load_features_config()
+    # Annualisation derives bars per session from the data: pin it, as truncation changes it.
+    report = compute_regimes_with_report(bars, config)[1]
+    pinned = config.with_bars_per_session(report.bars_per_session)
+    return _lookahead_check(bars, lambda b: compute_regimes(b, pinned))
+
+
+@dg.asset_check(asset=features, blocking=True, description="Every feature finite after warm-up.")
+def features_finite(features: pl.DataFrame) -> dg.AssetCheckResult:
+    numeric = [name for name, dtype in features.schema.items() if dtype.is_float()]
+    bad = features.select((~pl.col(numeric).is_finite()).sum()).row(0, named=True)
+    return dg.AssetCheckResult(
+        passed=sum(bad.values()) == 0,
+        metadata={"non_finite_per_feature": dg.MetadataValue.json(bad)},
+    )
+
+
+@dg.asset_check(
+    asset=splits,
+    blocking=True,
+    description="Parts are chronological and disjoint, separated by at least the embargo the "
+    "longest feature window needs.",
+)
+def splits_disjoint_with_embargo(splits: Splits) -> dg.AssetCheckResult:
+    parts = [splits.parts[name] for name in PARTS]
+    gaps = {
+        f"{earlier}->{later}": sum(
+            before.last_session < session < after.first_session
+            for session in splits.embargoed_sessions
+        )
+        for (earlier, before), (later, after) in zip(
+            zip(PARTS, parts, strict=True), zip(PARTS[1:], parts[1:], strict=True), strict=False
+        )
+    }
+    ordered = all(b.last_session < a.first_session for b, a in zip(parts, parts[1:], strict=False))
+    enough = all(gap >= splits.required_embargo_sessions for gap in gaps.values())
+    non_empty = all(part.rows > 0 for part in parts)
+    return dg.AssetCheckResult(
+        passed=ordered and enough and non_empty,
+        metadata={
+            "chronological_and_disjoint": ordered,
+            "non_empty": non_empty,
+            "embargo_sessions_between_parts": dg.MetadataValue.json(gaps),
+            "required_embargo_sessions": splits.required_embargo_sessions,
+        },
+    )

@@ -1,0 +1,63 @@
+"""Jobs, the nightly schedule and the sensors of the pipeline."""
+
+import os
+
+import dagster as dg
+
+TRAINING_SELECTION = dg.AssetSelection.all() - dg.AssetSelection.assets("champion_model")
+
+full_pipeline = dg.define_asset_job(
+    "full_pipeline",
+    selection=TRAINING_SELECTION,
+    description="Everything: market data -> features -> six phases with their gates. The "
+    "champion is promoted right after by promote_champion (launched by the sensor below and by "
+    "`python -m pipelines`), so that phases that passed are promoted even when a later gate "
+    "fails and skips the rest of this run.",
+)
+
+nightly_retrain = dg.define_asset_job(
+    "nightly_retrain",
+    selection=TRAINING_SELECTION,
+    description="Nightly: ingest new data, recompute features, retrain and re-evaluate every "
+    "phase; promote_champion follows.",
+    tags={"trigger": "nightly"},
+)
+
+promote_champion = dg.define_asset_job(
+    "promote_champion",
+    selection=dg.AssetSelection.assets("champion_model"),
+    description="Promote the latest phase whose gate passed, if it beats the serving champion.",
+)
+
+#: Timezone of the nightly schedule, e.g. "Europe/London"; the exchange's by default.
+SCHEDULE_TIMEZONE = os.environ.get("TRADER_SCHEDULE_TIMEZONE", "America/New_York")
+
+nightly_schedule = dg.ScheduleDefinition(
+    name="nightly_retrain_schedule",
+    job=nightly_retrain,
+    cron_schedule="0 2 * * *",
+    execution_timezone=SCHEDULE_TIMEZONE,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Retrain every night at 02:00 (TRADER_SCHEDULE_TIMEZONE, default New York).",
+)
+
+
+def _promote_after(status: dg.DagsterRunStatus) -> dg.RunStatusSensorDefinition:
+    @dg.run_status_sensor(
+        name=f"promote_after_{status.value.lower()}",
+        run_status=status,
+        monitored_jobs=[full_pipeline, nightly_retrain],
+        request_job=promote_champion,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Launch promote_champion after a training run ends "
+        f"({status.value.lower()}): a failed gate ends the run as failed, and the phases "
+        "before it may still deserve promotion.",
+    )
+    def _sensor(context: dg.RunStatusSensorContext) -> dg.RunRequest:
+        return dg.RunRequest(run_key=f"promote-after-{context.dagster_run.run_id}")
+
+    return _sensor
+
+
+promote_after_success = _promote_after(dg.DagsterRunStatus.SUCCESS)
+promote_after_failure = _promote_after(dg.DagsterRunStatus.FAILURE)

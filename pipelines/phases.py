@@ -1,0 +1,226 @@
+"""Assets of the ``phase_N`` groups: one trained model and one held-out evaluation per phase,
+a blocking training-health check on each model and a blocking gate on each evaluation.
+
+``phase{N}_model`` reads ``phase{N-1}_evaluation``, so a gate that fails stops every later
+phase in the same run. No ``from __future__ import annotations``: Dagster reads annotations.
+"""
+
+from collections.abc import Sequence
+
+import dagster as dg
+import polars as pl
+
+from pipelines.metadata import json_safe, plain_metadata
+from trader_env.config import PHASES, load_phase_config
+from trader_env.dataset import MarketData
+from trader_env.evaluation.gates import GateResult
+from trader_env.features import Splits
+from trader_env.lineage import frame_fingerprint
+from trader_env.paths import storage_root
+from trader_env.workflow import (
+    GATE_PART,
+    PhaseEvaluation,
+    PhaseModel,
+    evaluate_phase_model,
+    oracle_daily_returns,
+    train_phase_model,
+)
+from trader_env.yaml_config import ConfigError
+
+MARKET_INS = {name: dg.AssetIn(name) for name in ("bars", "features", "regimes", "splits")}
+#: Diagnostics shown as small time series in the model's metadata.
+SERIES_SHOWN = ("entropy", "explained_variance", "episode_reward", "episode_net_pnl")
+
+
+def _load_config(phase: int):
+    try:
+        return load_phase_config(phase)
+    except ConfigError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+
+
+def _criteria_table(result: GateResult) -> dg.MetadataValue:
+    lines = ["| criterion | measured | threshold | verdict |", "|---|---|---|---|"]
+    for c in result.criteria:
+        verdict = "PASS" if c.passed else "FAIL"
+        lines.append(f"| {c.metric} | {c.measured:.4g} | {c.op} {c.threshold:g} | {verdict} |")
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def _check_result(result: GateResult, description: str) -> dg.AssetCheckResult:
+    metadata: dict = {"criteria": _criteria_table(result)}
+    for c in result.criteria:
+        metadata[f"{c.metric} {c.op} {c.threshold:g}"] = dg.MetadataValue.json(
+            {"measured": c.measured if c.measured == c.measured else None, "passed": c.passed}
+        )
+    return dg.AssetCheckResult(passed=result.passed, description=description, metadata=metadata)
+
+
+def _model_metadata(model: PhaseModel) -> dict:
+    finals = model.training_metrics
+    series = model.diagnostics.get("series", {})
+    metadata = plain_metadata(
+        {
+            "algorithm": model.algorithm,
+            "timesteps": model.timesteps,
+            "wall_time_s": round(model.wall_time_s, 2),
+            "fps": round(model.fps, 1),
+            "warm_start": model.warm_start_note,
+            **model.lineage,
+            "diagnostics": finals,
+            "diagnostics_series": {k: series[k] for k in SERIES_SHOWN if k in series},
+            "curriculum_history": model.curriculum_history,
+        }
+    )
+    metadata["model_path"] = dg.MetadataValue.path(str(model.model_path))
+    if model.tensorboard_dir is not None:
+        metadata["tensorboard_dir"] = dg.MetadataValue.path(str(model.tensorboard_dir))
+    metadata["training_checks"] = _criteria_table(model.training_checks)
+    return metadata
+
+
+def _build_model_asset(phase: int) -> dg.AssetsDefinition:
+    ins = dict(MARKET_INS)
+    if phase > 0:
+        ins["previous_model"] = dg.AssetIn(f"phase{phase - 1}_model")
+        ins["previous_evaluation"] = dg.AssetIn(f"phase{phase - 1}_evaluation")
+
+    @dg.asset(
+        name=f"phase{phase}_model",
+        group_name=f"phase_{phase}",
+        ins=ins,
+        code_version="1",
+        kinds={"pytorch"},
+        description=f"Phase {phase} model trained from assets_config/phase{phase}.yaml"
+        + (f", warm-started from phase {phase - 1} when spaces match." if phase else "."),
+    )
+    def _model(context: dg.AssetExecutionContext, **inputs) -> dg.Output[PhaseModel]:
+        config = _load_config(phase)
+        market = MarketData(inputs["bars"], inputs["features"], inputs["regimes"], inputs["splits"])
+        model = train_phase_model(
+            config,
+            market,
+            storage_root(),
+            data_version=frame_fingerprint(inputs["bars"]),
+            previous=inputs.get("previous_model"),
+            logger=context.log,
+        )
+        context.log.info(
+            f"phase {phase}: {model.timesteps} timesteps in {model.wall_time_s:.1f} s "
+            f"({model.fps:.0f} fps) on {model.device}; {model.warm_start_note}"
+        )
+        return dg.Output(model, metadata=_model_metadata(model))
+
+    return _model
+
+
+def _build_evaluation_asset(phase: int) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=f"phase{phase}_evaluation",
+        group_name=f"phase_{phase}",
+        ins={"model": dg.AssetIn(f"phase{phase}_model"), **MARKET_INS},
+        code_version="1",
+        description=f"Phase {phase} model backtested on the validation and test splits in the "
+        "training environment and costs, against buy-and-hold; quantstats tear sheet and plots.",
+    )
+    def _evaluation(
+        context: dg.AssetExecutionContext,
+        model: PhaseModel,
+        bars: pl.DataFrame,
+        features: pl.DataFrame,
+        regimes: pl.DataFrame,
+        splits: Splits,
+    ) -> dg.Output[PhaseEvaluation]:
+        market = MarketData(bars, features, regimes, splits)
+        evaluation = evaluate_phase_model(model, market, storage_root(), _synthetic_oracle(market))
+        return dg.Output(evaluation, metadata=_evaluation_metadata(evaluation))
+
+    return _evaluation
+
+
+def _synthetic_oracle(market: MarketData):
+    """The oracle's daily test returns when the data is the synthetic market, else None."""
+    from trader_env.data import generate_synthetic_market, load_data_config
+
+    config = load_data_config()
+    if config.source != "synthetic":
+        return None
+    return oracle_daily_returns(generate_synthetic_market(config).oracle, market)
+
+
+KEY_METRICS = (
+    "sharpe",
+    "psr",
+    "sortino",
+    "max_drawdown",
+    "calmar",
+    "annual_return",
+    "win_rate",
+    "daily_turnover",
+    "information_ratio",
+    "share_of_days_within_drawdown",
+    "regime_degradation",
+    "oracle_sharpe",
+    "oracle_fraction",
+)
+
+
+def _evaluation_metadata(evaluation: PhaseEvaluation) -> dict:
+    rows = ["| metric | validation | test |", "|---|---|---|"]
+    for key in KEY_METRICS:
+        if key in evaluation.metrics["test"]:
+            values = [evaluation.metrics[p].get(key, float("nan")) for p in ("validation", "test")]
+            rows.append(f"| {key} | {values[0]:.4g} | {values[1]:.4g} |")
+    metadata: dict = {
+        "metrics": dg.MetadataValue.md("\n".join(rows)),
+        "gate_passed": evaluation.gate.passed,
+        "gate": _criteria_table(evaluation.gate),
+        "regimes_test": dg.MetadataValue.md(evaluation.regime_table or "no regime table"),
+        "test_sharpe": evaluation.test_sharpe,
+        "lineage": dg.MetadataValue.json(json_safe(evaluation.lineage)),
+    }
+    for name, path in evaluation.reports.items():
+        metadata[name] = dg.MetadataValue.path(str(path))
+    plot = evaluation.reports.get("plot")
+    if plot is not None:
+        metadata["equity_plot"] = dg.MetadataValue.md(f"![equity, drawdown, position]({plot})")
+    return metadata
+
+
+def _build_training_check(phase: int) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=f"phase{phase}_model",
+        name=f"phase{phase}_training_health",
+        blocking=True,
+        description=f"Training-health criteria of assets_config/phase{phase}.yaml "
+        "(training_checks) on the training diagnostics.",
+    )
+    def _check(model: PhaseModel) -> dg.AssetCheckResult:
+        return _check_result(model.training_checks, f"phase {phase} training health")
+
+    return _check
+
+
+def _build_gate(phase: int) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=f"phase{phase}_evaluation",
+        name=f"phase{phase}_gate",
+        blocking=True,
+        description=f"Phase {phase} success criteria (assets_config/phase{phase}.yaml gate) on "
+        f"the {GATE_PART} split; a failure blocks every later phase.",
+    )
+    def _gate(evaluation: PhaseEvaluation) -> dg.AssetCheckResult:
+        return _check_result(evaluation.gate, f"phase {phase} gate on the {GATE_PART} split")
+
+    return _gate
+
+
+def build_phase_definitions() -> tuple[
+    Sequence[dg.AssetsDefinition], Sequence[dg.AssetChecksDefinition]
+]:
+    """All phase assets and their blocking checks."""
+    assets = [
+        build(phase) for phase in PHASES for build in (_build_model_asset, _build_evaluation_asset)
+    ]
+    checks = [build(phase) for phase in PHASES for build in (_build_training_check, _build_gate)]
+    return assets, checks

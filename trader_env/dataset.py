@@ -1,0 +1,56 @@
+"""The market as the environment sees it: bars -> features, regimes -> splits -> arrays.
+
+One function chains the data and feature layers for code that runs outside the Dagster graph
+(``make_env()`` with no arguments, benchmarks, notebooks-free experiments). The Dagster assets
+run the same steps one asset at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from trader_env.contracts import MarketArrays
+from trader_env.data import load_bars, load_data_config
+from trader_env.features import (
+    Splits,
+    compute_features,
+    compute_regimes,
+    load_features_config,
+    make_splits,
+    to_market_arrays,
+)
+from trader_env.features.splits import PartName
+
+
+@dataclass(frozen=True)
+class MarketData:
+    """Validated bars with their features, regimes and splits."""
+
+    bars: pl.DataFrame
+    features: pl.DataFrame
+    regimes: pl.DataFrame
+    splits: Splits
+
+    def arrays(self, part: PartName) -> list[MarketArrays]:
+        """One :class:`MarketArrays` per symbol of ``part``, normalised with the train stats."""
+        return to_market_arrays(self.bars, self.features, self.regimes, self.splits, part)
+
+
+def build_market_data(bars: pl.DataFrame, profile: str | None = None) -> MarketData:
+    """Features, regimes and splits of ``bars`` with ``assets_config/features.yaml``."""
+    config = load_features_config(profile=profile)
+    features = compute_features(bars, config)
+    regimes = compute_regimes(bars, config)
+    return MarketData(bars, features, regimes, make_splits(features, config, regimes=regimes))
+
+
+def default_market_data(profile: str | None = None) -> MarketData:
+    """The default data source of ``assets_config/data.yaml``, ready for the environment."""
+    return build_market_data(load_bars(load_data_config(profile=profile)), profile)
+
+
+def default_market_arrays(split: PartName = "train") -> list[MarketArrays]:
+    """Arrays of one split of the default data (what ``make_env()`` trains on)."""
+    return default_market_data().arrays(split)
