@@ -1,0 +1,76 @@
+"""Costs: commission + half spread + slippage (optionally volatility-scaled), in bps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trader_env.env.config import CostConfig
+from trader_env.env.costs import BPS, cost_rates, rolling_log_return_std, slippage_multiplier
+
+
+def _prices(n: int = 200, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.001, n)))
+
+
+def test_fixed_rate_is_the_sum_of_the_three_components_in_bps() -> None:
+    config = CostConfig(commission_bps=0.5, half_spread_bps=0.25, slippage_bps=1.0)
+    rates = cost_rates(_prices(), config)
+    assert rates == pytest.approx(np.full(200, 1.75 * BPS), rel=1e-12)
+
+
+def test_free_trading_costs_nothing() -> None:
+    config = CostConfig(commission_bps=0.0, half_spread_bps=0.0, slippage_bps=0.0)
+    assert not cost_rates(_prices(), config).any()
+
+
+def test_rolling_std_matches_numpy_and_is_nan_before_the_window() -> None:
+    close = _prices()
+    window = 10
+    sigma = rolling_log_return_std(close, window)
+    assert np.isnan(sigma[:window]).all()
+    log_ret = np.diff(np.log(close))
+    for t in (window, 57, 199):
+        assert sigma[t] == pytest.approx(np.std(log_ret[t - window : t], ddof=1), rel=1e-9)
+
+
+def test_rolling_std_is_causal() -> None:
+    close = _prices()
+    changed = close.copy()
+    changed[120:] *= np.linspace(1.0, 3.0, 80)
+    before = rolling_log_return_std(close, 10)
+    after = rolling_log_return_std(changed, 10)
+    np.testing.assert_array_equal(before[:120], after[:120])
+    assert not np.allclose(before[121:], after[121:])
+
+
+def test_rolling_std_refuses_a_window_below_two() -> None:
+    with pytest.raises(ValueError, match="window must be >= 2"):
+        rolling_log_return_std(_prices(), 1)
+
+
+def test_slippage_scales_with_volatility_and_is_capped() -> None:
+    rng = np.random.default_rng(0)
+    calm = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.0005, 100)))
+    wild = calm[-1] * np.exp(np.cumsum(rng.normal(0.0, 0.02, 100)))
+    close = np.concatenate((calm, wild))
+    config = CostConfig(
+        commission_bps=0.0,
+        half_spread_bps=0.0,
+        slippage_bps=2.0,
+        slippage_vol_scaling=True,
+        slippage_vol_window=20,
+        slippage_vol_reference=0.0005,
+        slippage_max_multiplier=5.0,
+    )
+    multiplier = slippage_multiplier(close, config)
+    assert (multiplier[:20] == 1.0).all(), "bars without enough history use the plain slippage"
+    assert 0.5 < np.median(multiplier[40:100]) < 1.5
+    assert (multiplier[150:] == 5.0).all(), "volatility 40x the reference is capped at 5x"
+    rates = cost_rates(close, config)
+    assert rates == pytest.approx(2.0 * multiplier * BPS, rel=1e-12)
+
+
+def test_slippage_without_scaling_is_flat() -> None:
+    assert (slippage_multiplier(_prices(), CostConfig()) == 1.0).all()

@@ -1,0 +1,38 @@
+"""The trading environment and its components (costs, turnover penalty, risk manager,
+position sizing, curriculum, reward)."""
+
+from trader_env.env.config import (
+    CostConfig,
+    CurriculumConfig,
+    CurriculumStage,
+    EnvConfig,
+    PositionSizingConfig,
+    RiskConfig,
+    RiskManagementConfig,
+    TurnoverPenaltyConfig,
+)
+from trader_env.env.curriculum import Curriculum
+from trader_env.env.factory import EnvFactory, make_env, make_vec_env
+from trader_env.env.market import RISK_FEATURES
+from trader_env.env.presets import PRESETS, realistic_config, sandbox_config
+from trader_env.env.trading_env import IntradayTradingEnv
+
+__all__ = [
+    "PRESETS",
+    "RISK_FEATURES",
+    "CostConfig",
+    "Curriculum",
+    "CurriculumConfig",
+    "CurriculumStage",
+    "EnvConfig",
+    "EnvFactory",
+    "IntradayTradingEnv",
+    "PositionSizingConfig",
+    "RiskConfig",
+    "RiskManagementConfig",
+    "TurnoverPenaltyConfig",
+    "make_env",
+    "make_vec_env",
+    "realistic_config",
+    "sandbox_config",
+]

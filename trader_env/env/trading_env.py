@@ -1,0 +1,431 @@
+"""``IntradayTradingEnv``: one gymnasium environment for training and evaluation.
+
+Timeline of a step. The agent has observed bars ``<= t`` and chooses a target direction
+(0 short, 1 flat, 2 long). Then:
+
+1. ``execution="next_open"``: if bar ``t + 1`` starts a new session, the session resets
+   (drawdown peak, turnover); the order fills at ``open[t + 1]``.
+   ``execution="close"``: the order fills at ``close[t]`` (already observed), then the
+   session resets if ``t + 1`` starts a new one.
+2. The position is marked to market at ``close[t + 1]``.
+3. If ``t + 1`` is its session's last bar and ``flatten_at_session_end``, the position is
+   closed at ``close[t + 1]`` (with costs). The decision taken at a session's last bar is then
+   forced flat, so the next session starts flat and no order ever fills across the overnight
+   gap. With flattening off, an order decided at a session's last bar fills at the next
+   session's open (``next_open``): the gap is real risk the agent chose to carry.
+4. Risk limits are checked on the resulting equity; a breach flattens at ``close[t + 1]``.
+5. reward = reward_scaling x (equity change - turnover penalty - risk penalty).
+
+Orders are sized with the equity and price known at ``t`` (``close[t]``), costs use the cost
+rate of bar ``t``; nothing in a step reads a bar after ``t + 1``, and the reward of the step
+deciding at ``t`` depends on bars ``<= t + 1`` only.
+
+Episodes: ``mode="train"`` plays ``episode_length`` steps from a random start in a random
+symbol (seeded by ``reset(seed=...)``); ``mode="eval"`` plays each symbol's whole split, one
+symbol per episode in order (``reset(seed=...)`` restarts at the first). Running out of data
+truncates; a risk halt terminates.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from trader_env.contracts import MarketArrays
+from trader_env.env.accounting import Portfolio
+from trader_env.env.config import EnvConfig
+from trader_env.env.episode_stats import EpisodeStats
+from trader_env.env.market import PreparedMarket, observation_feature_names, prepare_market
+from trader_env.env.position_sizing import make_sizer
+from trader_env.env.reward import RewardComposer
+from trader_env.env.risk_manager import RiskManager, VolatilityPenalty
+from trader_env.env.turnover_penalty import DailyTurnoverPenalty
+
+Mode = Literal["train", "eval"]
+NON_FINITE_EQUITY = "non_finite_equity"
+SHORT, FLAT, LONG = 0, 1, 2
+
+
+class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
+    """Single-asset intraday trading with costs, penalties and risk limits; reward = money.
+
+    Observation: float32 ``(window, n_columns)``; rows are the last ``window`` bars (oldest
+    first), columns are the market features, then the regime one-hot (``include_regime``),
+    then the risk features (``include_risk_features``), see :attr:`feature_names`.
+    Action: ``Discrete(3)``: 0 short, 1 flat, 2 long (short means flat when ``long_only``;
+    the space stays the same so that models warm-start across phases).
+
+    Per-step ``info`` (money unless stated): ``net_pnl`` (equity change, after costs),
+    ``cost``, ``turnover_penalty``, ``risk_penalty`` (= ``drawdown_penalty`` +
+    ``volatility_penalty``), ``equity``, ``cash``, ``position`` (signed shares), ``price``
+    (close of the bar the step ends on), ``traded_notional``, ``turnover_today`` (fraction of
+    capital), ``drawdown`` (session, fraction), ``closed_trade_pnl`` (tuple: net P&L of each
+    trade closed in the step), ``reward_nonfinite`` (count in the episode), ``risk_event``
+    (None, ``"daily_drawdown"``, ``"consecutive_drawdown"`` or ``"non_finite_equity"``),
+    ``ts`` (epoch us), ``bar_index``, ``regime`` (code), ``symbol``. The last step of an
+    episode adds ``episode_metrics`` (see :class:`~trader_env.env.episode_stats.EpisodeStats`
+    plus ``nonfinite_rewards``, ``completed``, ``halt_reason``, ``symbol``, ``start_ts``,
+    ``end_ts``, ``curriculum_stage``). A position still open at truncation stays marked to
+    market and is not counted as a closed trade.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        arrays: Sequence[MarketArrays] | MarketArrays,
+        config: EnvConfig | None = None,
+        *,
+        mode: Mode = "train",
+    ):
+        super().__init__()
+        if isinstance(arrays, MarketArrays):
+            arrays = [arrays]
+        arrays = list(arrays)
+        if not arrays:
+            raise ValueError("IntradayTradingEnv needs at least one MarketArrays")
+        if mode not in ("train", "eval"):
+            raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
+        for other in arrays[1:]:
+            if other.feature_names != arrays[0].feature_names:
+                raise ValueError(
+                    f"MarketArrays[{other.symbol}] has features {other.feature_names}, but "
+                    f"MarketArrays[{arrays[0].symbol}] has {arrays[0].feature_names}: every "
+                    "symbol must share one observation layout"
+                )
+        self.config = config = config or EnvConfig()
+        self.mode: Mode = mode
+        self._markets: tuple[PreparedMarket, ...] = tuple(prepare_market(a, config) for a in arrays)
+        self.feature_names: tuple[str, ...] = observation_feature_names(arrays[0], config)
+        clip = float(config.obs_clip)
+        self.action_space = spaces.Discrete(3)
+        self.observation_space = spaces.Box(
+            low=-clip,
+            high=clip,
+            shape=(config.window, len(self.feature_names)),
+            dtype=np.float32,
+        )
+
+        self._capital = config.initial_capital
+        self._window = config.window
+        self._clip = clip
+        self._next_open = config.execution == "next_open"
+        self._flatten = config.flatten_at_session_end
+        self._long_only = config.long_only
+        self._risk_features = config.include_risk_features
+        self._market_columns = self._markets[0].features.shape[1]
+
+        self._stages = config.curriculum.stages if config.curriculum.enabled else ()
+        self._stage = 0
+        self._pending_stage = 0
+        limit = self._stages[0].target_turnover if self._stages else None
+        self._turnover = DailyTurnoverPenalty(config.turnover_penalty, self._capital, limit)
+        self._sizer = make_sizer(config.position_sizing)
+        self._risk = RiskManager(config.risk_management)
+        self._vol = VolatilityPenalty(config.risk, config.bars_per_year)
+        self._vol_active = self._vol.active
+        self._reward = RewardComposer(config.reward_scaling)
+        self._eval_cursor = 0
+
+        self._market = self._markets[0]
+        self._portfolio = Portfolio(self._capital)
+        self._stats = EpisodeStats(self._capital)
+        self._equity = self._capital
+        self._t = -1
+        self._start = -1
+        self._end = -1
+        self._done = True
+        self._halt_reason: str | None = None
+        self._buffer = self._market.features
+        self._row0 = 0
+        self._acc_notional = 0.0
+        self._acc_cost = 0.0
+        self._acc_penalty = 0.0
+        self._acc_closed: tuple[float, ...] = ()
+
+    # ----------------------------------------------------------------- public state
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """Symbols in the order eval mode plays them."""
+        return tuple(m.symbol for m in self._markets)
+
+    @property
+    def curriculum_stage(self) -> int:
+        """Index of the curriculum stage in force (0 when the curriculum is disabled)."""
+        return self._stage
+
+    @property
+    def turnover_limit(self) -> float:
+        """Daily turnover limit in force, fraction of capital."""
+        return self._turnover.limit
+
+    def set_curriculum_stage(self, stage: int) -> None:
+        """Switch to curriculum ``stage``; it takes effect at the next session start or reset.
+
+        Deferring to a session boundary keeps every session's turnover penalty under one
+        limit, so the day's charges still add up to the penalty of its total excess. Meant to
+        be called through ``VecEnv.env_method("set_curriculum_stage", i)``.
+        """
+        if not self._stages:
+            raise RuntimeError("curriculum is disabled in this environment's config")
+        stage = int(stage)
+        if not 0 <= stage < len(self._stages):
+            raise ValueError(
+                f"curriculum stage must be in [0, {len(self._stages) - 1}], got {stage}"
+            )
+        self._pending_stage = stage
+        if self._done:
+            self._apply_pending_stage()
+
+    def _apply_pending_stage(self) -> None:
+        if self._stages and self._pending_stage != self._stage:
+            self._stage = self._pending_stage
+            self._turnover.limit = self._stages[self._stage].target_turnover
+
+    # ----------------------------------------------------------------- episode control
+    def _pick_market(self, seed: int | None, options: dict[str, Any] | None) -> int:
+        n = len(self._markets)
+        if options and "market_index" in options:
+            index = int(options["market_index"])
+            if not 0 <= index < n:
+                raise ValueError(f"options['market_index'] must be in [0, {n - 1}], got {index}")
+            return index
+        if self.mode == "train":
+            return int(self.np_random.integers(n))
+        if seed is not None:
+            self._eval_cursor = 0
+        index = self._eval_cursor % n
+        self._eval_cursor += 1
+        return index
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode. ``options={"market_index": i}`` picks the symbol explicitly."""
+        super().reset(seed=seed)
+        self._apply_pending_stage()
+        market = self._markets[self._pick_market(seed, options)]
+        config = self.config
+        first = self._window - 1
+        if self.mode == "train":
+            last_start = market.n - 1 - config.episode_length
+            start = (
+                first
+                if last_start <= first
+                else int(self.np_random.integers(first, last_start + 1))
+            )
+            end = min(start + config.episode_length, market.n - 1)
+        else:
+            start, end = first, market.n - 1
+        self._market = market
+        self._t = self._start = start
+        self._end = end
+        self._done = False
+        self._halt_reason = None
+        capital = self._capital
+        self._portfolio = Portfolio(capital)
+        self._equity = capital
+        self._stats = EpisodeStats(capital)
+        self._sizer.reset()
+        self._risk.start_session(capital)
+        self._turnover.start_session(capital)
+        self._vol.reset()
+        self._reward.start_episode(f"{market.symbol}[{start}:{end}]")
+        if self._risk_features:
+            self._row0 = start - first
+            rows = market.features[self._row0 : end + 1]
+            buffer = np.zeros((rows.shape[0], len(self.feature_names)), dtype=np.float32)
+            buffer[:, : self._market_columns] = rows
+            buffer[:, -1] = np.minimum(market.time_left[self._row0 : end + 1], self._clip)
+            self._buffer = buffer
+        else:
+            self._row0 = 0
+            self._buffer = market.features
+        info = {
+            "equity": capital,
+            "cash": capital,
+            "position": 0.0,
+            "price": market.close[start],
+            "ts": market.ts[start],
+            "bar_index": start,
+            "regime": market.regime[start],
+            "symbol": market.symbol,
+            "curriculum_stage": self._stage,
+        }
+        return self._observation(start), info
+
+    def _observation(self, t: int) -> np.ndarray:
+        row = t - self._row0
+        return self._buffer[row - self._window + 1 : row + 1].copy()
+
+    def _start_session(self, equity: float) -> None:
+        self._stats.session_turnovers.append(self._turnover.turnover_ratio)
+        self._apply_pending_stage()
+        self._turnover.start_session(equity)
+        self._risk.start_session(equity)
+
+    def _execute(self, target: float, price: float, rate: float) -> None:
+        """Fill to ``target`` shares and book notional, cost, turnover penalty, closed trade."""
+        fill = self._portfolio.trade_to(target, price, rate)
+        if fill.notional == 0.0:
+            return
+        self._acc_notional += fill.notional
+        self._acc_cost += fill.cost
+        self._acc_penalty += self._turnover.add(fill.notional)
+        self._stats.n_fills += 1
+        if fill.closed_pnl is not None:
+            self._acc_closed += (fill.closed_pnl,)
+            self._stats.record_trade(fill.closed_pnl)
+            self._sizer.record_trade(fill.closed_return)
+
+    def _order(self, direction: int, t: int, price: float) -> None:
+        """Fill the decided ``direction`` at ``price``; holding a direction never trades."""
+        shares = self._portfolio.shares
+        held = (shares > 0.0) - (shares < 0.0)
+        if direction == held:
+            return
+        equity = self._equity
+        if direction == 0 or not equity > 0.0:
+            target = 0.0
+        else:
+            target = direction * self._sizer.fraction() * equity / self._market.close[t]
+        self._execute(target, price, self._market.cost_rate[t])
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self._done:
+            raise RuntimeError("the episode is over: call reset() before step()")
+        choice = int(action)
+        if not SHORT <= choice <= LONG:
+            raise ValueError(f"action must be 0 (short), 1 (flat) or 2 (long), got {action!r}")
+        market = self._market
+        t = self._t
+        u = t + 1
+        portfolio = self._portfolio
+        risk = self._risk
+        equity_before = self._equity
+        self._acc_notional = 0.0
+        self._acc_cost = 0.0
+        self._acc_penalty = 0.0
+        self._acc_closed = ()
+
+        direction = choice - 1
+        forced_flat = (self._flatten and market.session_last[t]) or (
+            direction < 0 and self._long_only
+        )
+        if self._next_open:
+            if market.session_first[u]:
+                self._start_session(equity_before)
+            if forced_flat or risk.locked:
+                direction = 0
+            self._order(direction, t, market.open[u])
+        else:
+            if forced_flat or risk.locked:
+                direction = 0
+            self._order(direction, t, market.close[t])
+            if market.session_first[u]:
+                self._start_session(portfolio.cash + portfolio.shares * market.close[t])
+
+        close = market.close[u]
+        if self._flatten and market.session_last[u] and portfolio.shares != 0.0:
+            self._execute(0.0, close, market.cost_rate[u])
+        equity = portfolio.cash + portfolio.shares * close
+
+        terminated = False
+        event = risk.assess(equity)
+        if event is not None:
+            if portfolio.shares != 0.0:
+                self._execute(0.0, close, market.cost_rate[u])
+                equity = portfolio.cash + portfolio.shares * close
+                risk.remark(equity)
+            if risk.is_halt(event):
+                terminated = True
+        if not math.isfinite(equity):
+            event = NON_FINITE_EQUITY
+            terminated = True
+        if terminated:
+            self._halt_reason = event
+
+        turnover_penalty = self._acc_penalty
+        drawdown_penalty = risk.drawdown_penalty()
+        step_return = (equity - equity_before) / equity_before if equity_before > 0.0 else 0.0
+        volatility_penalty = self._vol.update(step_return, equity) if self._vol_active else 0.0
+        net_pnl = equity - equity_before
+        risk_penalty = drawdown_penalty + volatility_penalty
+        reward = self._reward.compose(net_pnl, turnover_penalty, risk_penalty, market.ts[u])
+
+        cost = self._acc_cost
+        self._stats.record_step(
+            step_return,
+            equity,
+            reward,
+            cost,
+            turnover_penalty,
+            drawdown_penalty,
+            volatility_penalty,
+        )
+
+        self._equity = equity
+        self._t = u
+        truncated = u >= self._end and not terminated
+        turnover_today = self._turnover.turnover_ratio
+        if self._risk_features:
+            # Clip inline (hot path): in range -> value; above/below -> bound; NaN -> 0.0.
+            b = self._clip
+            row = self._buffer[u - self._row0]
+            c = self._market_columns
+            x = portfolio.shares * close / equity if equity > 0.0 else 0.0
+            row[c] = x if -b <= x <= b else (b if x > b else -b if x < -b else 0.0)
+            x = portfolio.unrealised_pnl(close) / self._capital
+            row[c + 1] = x if -b <= x <= b else (b if x > b else -b if x < -b else 0.0)
+            x = risk.drawdown
+            row[c + 2] = x if -b <= x <= b else (b if x > b else -b if x < -b else 0.0)
+            x = turnover_today
+            row[c + 3] = x if -b <= x <= b else (b if x > b else -b if x < -b else 0.0)
+
+        info: dict[str, Any] = {
+            "net_pnl": net_pnl,
+            "cost": cost,
+            "turnover_penalty": turnover_penalty,
+            "risk_penalty": risk_penalty,
+            "drawdown_penalty": drawdown_penalty,
+            "volatility_penalty": volatility_penalty,
+            "equity": equity,
+            "cash": portfolio.cash,
+            "position": portfolio.shares,
+            "price": close,
+            "traded_notional": self._acc_notional,
+            "turnover_today": turnover_today,
+            "drawdown": risk.drawdown,
+            "closed_trade_pnl": self._acc_closed,
+            "reward_nonfinite": self._reward.nonfinite_count,
+            "risk_event": event,
+            "ts": market.ts[u],
+            "bar_index": u,
+            "regime": market.regime[u],
+            "symbol": market.symbol,
+        }
+        if terminated or truncated:
+            self._done = True
+            info["episode_metrics"] = self._episode_metrics(completed=not terminated)
+        return self._observation(u), reward, terminated, truncated, info
+
+    def _episode_metrics(self, *, completed: bool) -> dict[str, Any]:
+        stats = self._stats
+        stats.session_turnovers.append(self._turnover.turnover_ratio)
+        metrics: dict[str, Any] = stats.metrics(self._equity, self.config.bars_per_year)
+        market = self._market
+        metrics.update(
+            nonfinite_rewards=self._reward.nonfinite_count,
+            completed=completed,
+            halt_reason=self._halt_reason,
+            symbol=market.symbol,
+            start_ts=market.ts[self._start],
+            end_ts=market.ts[self._t],
+            curriculum_stage=self._stage,
+        )
+        return metrics
