@@ -158,7 +158,7 @@ KEY_METRICS = (
     "win_rate",
     "daily_turnover",
     "information_ratio",
-    "share_of_days_within_drawdown",
+    "share_days_within_drawdown",
     "regime_degradation",
     "oracle_sharpe",
     "oracle_fraction",

@@ -121,3 +121,15 @@ def test_volatility_below_target_costs_nothing_and_lambda_zero_is_inactive() -> 
     vol = VolatilityPenalty(RiskConfig(vol_window=5, target_sigma=0.15), bars_per_year=98_280)
     assert [vol.update(1e-6, 50_000.0) for _ in range(5)] == [0.0] * 5
     assert not VolatilityPenalty(RiskConfig(penalty_lambda=0.0), 98_280).active
+
+
+def test_flat_steps_end_a_drawdown_streak() -> None:
+    risk = RiskManager(RiskManagementConfig(max_consecutive_drawdown_steps=3))
+    risk.start_session(100.0)
+    assert risk.assess(99.0) is None
+    assert risk.assess(99.0) is None
+    assert risk.assess(99.0, exposed=False) is None, "flat: the streak ends"
+    assert risk.steps_in_drawdown == 0
+    assert risk.assess(99.0) is None
+    assert risk.assess(99.0) is None
+    assert risk.assess(99.0) == CONSECUTIVE_DRAWDOWN

@@ -5,8 +5,10 @@ session's start, raised by every new high): ``dd = (peak - equity) / peak``.
 
 - Daily limit: ``dd >= max_daily_drawdown_pct`` is a breach; the environment flattens, then
   terminates (``halt_on_breach``) or keeps the position flat until the next session.
-- Consecutive drawdown: a step whose equity is below the session's peak is a drawdown step;
-  after exactly ``max_consecutive_drawdown_steps`` of them in a row the episode is terminated.
+- Consecutive drawdown: a step that ends below the session's peak while a position is held is
+  a drawdown step; after exactly ``max_consecutive_drawdown_steps`` of them in a row the episode
+  is terminated. A flat step ends the streak: a flat account cannot lose more, and counting its
+  steps would halt every session of an agent that stepped aside after a loss.
 - Drawdown penalty (money, per step): ``dd_penalty_weight x max(0, dd - dd_limit) x peak``,
   i.e. a fixed share of the money lying below the ``dd_limit`` line, charged every step.
 - Volatility penalty (money, per step): with ``sigma`` the annualised std (ddof=1) of the
@@ -63,8 +65,9 @@ class RiskManager:
         peak = self.peak
         self.drawdown = (peak - equity) / peak if peak > 0.0 else 0.0
 
-    def assess(self, equity: float) -> str | None:
-        """Count one step ending at ``equity`` (money); return the limit it hits, if any.
+    def assess(self, equity: float, exposed: bool = True) -> str | None:
+        """Count one step ending at ``equity`` (money) with a position held (``exposed``) or
+        not; return the limit it hits, if any.
 
         Returns :data:`CONSECUTIVE_DRAWDOWN` (always a halt), :data:`DAILY_DRAWDOWN` (a halt
         when ``halt_on_breach``, else the session is locked flat; reported once per session)
@@ -74,8 +77,10 @@ class RiskManager:
         if equity >= peak:
             self.peak = peak = equity
             self.steps_in_drawdown = 0
-        else:
+        elif exposed:
             self.steps_in_drawdown += 1
+        else:
+            self.steps_in_drawdown = 0
         self.drawdown = (peak - equity) / peak if peak > 0.0 else 0.0
         if self._max_steps is not None and self.steps_in_drawdown >= self._max_steps:
             return CONSECUTIVE_DRAWDOWN
