@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from pipelines.champion import OptionalInputManager
 from pipelines.io_manager import ParquetIOManager
 
 
@@ -23,7 +24,11 @@ def storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def resources(storage: Path) -> dict[str, object]:
-    return {"io_manager": ParquetIOManager(base_dir=str(storage / "assets"))}
+    base_dir = str(storage / "assets")
+    return {
+        "io_manager": ParquetIOManager(base_dir=base_dir),
+        "optional_input": OptionalInputManager(base_dir=base_dir),
+    }
 
 
 @pytest.fixture

@@ -1,0 +1,66 @@
+"""The whole graph on the tiny synthetic market (``test`` profile) in a real Dagster instance:
+a passing gate lets the next phase run, a failing gate blocks every asset downstream of it,
+and the champion step promotes the latest phase that passed."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.definitions import defs
+from trader_env.paths import PROJECT_ROOT
+
+PASSING = [{"metric": "n_days", "op": ">=", "threshold": 1}]
+HEALTHY = [{"metric": "completion_rate", "op": ">=", "threshold": 1}]
+UNREACHABLE = [{"metric": "sharpe", "op": ">", "threshold": 1.0e9}]
+
+
+def _config_dir(tmp_path: Path, failing_phase: int) -> Path:
+    """A copy of assets_config whose gates pass up to ``failing_phase``, which cannot pass."""
+    folder = tmp_path / "assets_config"
+    shutil.copytree(PROJECT_ROOT / "assets_config", folder)
+    for phase in range(6):
+        path = folder / f"phase{phase}.yaml"
+        data = yaml.safe_load(path.read_text())
+        data["training_checks"] = HEALTHY
+        data["gate"] = UNREACHABLE if phase == failing_phase else PASSING
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return folder
+
+
+@pytest.fixture
+def gated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = _config_dir(tmp_path, failing_phase=2)
+    monkeypatch.setenv("TRADER_CONFIG_DIR", str(folder))
+    return folder
+
+
+def test_failing_gate_blocks_downstream_and_champion_promotes_last_pass(
+    gated_config, storage, resources, instance
+) -> None:
+    job = defs.resolve_job_def("full_pipeline")
+    result = job.execute_in_process(instance=instance, resources=resources, raise_on_error=False)
+
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["phase0_gate"] and checks["phase1_gate"], "passing gates"
+    assert checks["phase2_gate"] is False, "the unreachable gate fails"
+    for node in ("phase0_model", "phase1_model", "phase2_model", "phase2_evaluation"):
+        assert result.is_node_success(node), f"{node} runs: every gate before it passed"
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    for phase in (3, 4, 5):
+        for kind in ("model", "evaluation"):
+            assert f"phase{phase}_{kind}" not in materialized, "blocked by the phase 2 gate"
+    assert not result.success, "a failed blocking check fails the run"
+
+    promoted = defs.resolve_job_def("promote_champion").execute_in_process(
+        instance=instance, resources=resources
+    )
+    outcome = promoted.output_for_node("champion_model")
+    assert outcome.promoted and outcome.candidate_phase == 1
+    assert "gate failed" in outcome.skipped[2] and outcome.skipped[5] == "never evaluated"
+    model = result.output_for_node("phase1_model")
+    assert model.lineage["data_version"] and model.lineage["config_hash"]
+    assert Path(outcome.champion.model_path).is_file()
