@@ -157,7 +157,7 @@ KEY_METRICS = (
     "annual_return",
     "win_rate",
     "daily_turnover",
-    "information_ratio",
+    "information_ratio_annual",
     "share_days_within_drawdown",
     "regime_degradation",
     "oracle_sharpe",

@@ -17,7 +17,7 @@ Plan names that are not fields of their own (no key exists twice):
 ``plan.kelly_criterion``    ``env.position_sizing.method``: ``kelly`` if true, ``fixed`` if
                             false (the cap is ``env.position_sizing.max_kelly_fraction``)
 ``plan.regime_detection``   ``env.include_regime`` (regime one-hot in the observation)
-``plan.target_information_  the gate criterion ``information_ratio > value``
+``plan.target_information_  the gate criterion ``information_ratio_annual > value``
 ratio``
 ``plan.volatility_regimes`` not a phase setting: regimes are computed once, upstream of every
                             phase, from ``features.yaml`` ``regime.vol_thresholds``
@@ -62,6 +62,7 @@ EVALUATION_METRICS: frozenset[str] = frozenset(
         "win_rate",
         "daily_turnover",
         "information_ratio",
+        "information_ratio_annual",
         "correlation",
         "psr",
         "share_days_within_drawdown",
@@ -244,7 +245,7 @@ class PlanExtras(_Strict):
     target_information_ratio: float | None = Field(
         default=None,
         description="Information ratio vs buy-and-hold the model must beat (annualised, "
-        "-> gate criterion information_ratio > value).",
+        "-> gate criterion information_ratio_annual > value).",
     )
 
 
@@ -402,26 +403,32 @@ def _apply_plan(data: dict[str, Any], layers: Sequence[_Layer]) -> dict[str, Any
                 f"{_origin(layers, field_path)} sets as well: state it once"
             )
 
-    env = dict(data.get("env") or {})
+    env = data.get("env") or {}
+    if not isinstance(env, dict):
+        raise ConfigError(
+            f"{_origin(layers, ('env',))}: key 'env': expected a mapping, got {env!r}"
+        )
     if extras.kelly_criterion is not None:
         refuse_duplicate("kelly_criterion", ("env", "position_sizing", "method"))
         method = "kelly" if extras.kelly_criterion else "fixed"
         env = deep_merge(env, {"position_sizing": {"method": method}})
     if extras.regime_detection is not None:
         refuse_duplicate("regime_detection", ("env", "include_regime"))
-        env["include_regime"] = extras.regime_detection
+        env = {**env, "include_regime": extras.regime_detection}
     data = {**data, "env": env}
     if extras.target_information_ratio is not None:
         gate = list(data.get("gate") or [])
-        if any(isinstance(c, Mapping) and c.get("metric") == "information_ratio" for c in gate):
+        if any(
+            isinstance(c, Mapping) and c.get("metric") == "information_ratio_annual" for c in gate
+        ):
             raise ConfigError(
                 f"{source}: key 'plan.target_information_ratio' adds the gate criterion "
-                f"information_ratio, which {_origin(layers, ('gate',))} states as well: state "
+                f"information_ratio_annual, which {_origin(layers, ('gate',))} states as well: state "
                 "it once"
             )
         gate.append(
             {
-                "metric": "information_ratio",
+                "metric": "information_ratio_annual",
                 "op": ">",
                 "threshold": extras.target_information_ratio,
                 "description": "plan.target_information_ratio: beat buy-and-hold per unit of "

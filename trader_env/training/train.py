@@ -1,0 +1,154 @@
+"""Train one phase: environment, model (fresh or warm-started), callbacks, atomic save."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
+
+from trader_env.atomic import atomic_path
+from trader_env.config import PhaseConfig
+from trader_env.contracts import MarketArrays
+from trader_env.training.callbacks import (
+    CurriculumCallback,
+    DiagnosticsCallback,
+    ProgressCallback,
+    SupportsInfo,
+)
+from trader_env.training.factory import (
+    build_model,
+    configure_torch,
+    load_warm_start,
+    make_training_env,
+)
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What one training run produced and how (lineage for the model asset)."""
+
+    model_path: Path  # the saved SB3 zip
+    timesteps: int  # environment steps actually trained (a whole number of rollouts)
+    wall_time_s: float  # seconds spent in learn()
+    fps: float  # timesteps / wall_time_s
+    device: str  # torch device used: cpu or cuda
+    seed: int
+    algorithm: str  # PPO or RecurrentPPO
+    warm_start_note: str  # why training continued from the previous model or started fresh
+    diagnostics: dict[str, Any]  # {"finals": {...}, "series": {...}}, see DiagnosticsCallback
+    curriculum_history: list[dict[str, float]] = field(default_factory=list)
+    checkpoint_paths: list[Path] = field(default_factory=list)
+
+    @property
+    def warm_started(self) -> bool:
+        """Whether training continued from the previous phase's weights."""
+        return self.warm_start_note.startswith("warm-started")
+
+
+def save_model_atomically(model: BaseAlgorithm, path: Path) -> Path:
+    """Save ``model`` to ``path`` via a temporary file and ``os.replace``.
+
+    A crash while saving leaves the previous file at ``path`` untouched.
+    """
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+    return Path(path)
+
+
+def checkpoint_dir(output_path: Path) -> Path:
+    """Folder of the intermediate checkpoints of the model saved at ``output_path``."""
+    return output_path.parent / f"{output_path.stem}_checkpoints"
+
+
+def train_phase(
+    config: PhaseConfig,
+    train_arrays: Sequence[MarketArrays],
+    output_path: Path,
+    warm_start_path: Path | None = None,
+    logger: SupportsInfo | None = None,
+    tensorboard_dir: Path | None = None,
+    extra_callbacks: Sequence[BaseCallback] = (),
+    progress_interval_s: float = 30.0,
+) -> TrainingResult:
+    """Train ``config``'s model on ``train_arrays`` and save it atomically to ``output_path``.
+
+    Warm-starts from ``warm_start_path`` when ``training.warm_start`` is on and the saved model
+    fits (see :func:`~trader_env.training.factory.load_warm_start`). Sets torch's thread count
+    for the whole process. If training fails (an exception anywhere, including in
+    ``extra_callbacks``), nothing is written to ``output_path``: a previous model there stays
+    byte-identical. Progress goes to ``logger`` (e.g. Dagster's ``context.log``) every
+    ``progress_interval_s`` seconds.
+    """
+    output_path = Path(output_path)
+    device = configure_torch(config.training)
+    vec_env = make_training_env(config, train_arrays)
+    try:
+        model = None
+        if not config.training.warm_start:
+            note = "started fresh: training.warm_start is false"
+        elif warm_start_path is None:
+            note = "started fresh: no previous model given"
+        else:
+            model, note = load_warm_start(
+                warm_start_path, vec_env, config, device=device, tensorboard_dir=tensorboard_dir
+            )
+        if model is None:
+            model = build_model(config, vec_env, device=device, tensorboard_dir=tensorboard_dir)
+
+        diagnostics = DiagnosticsCallback(config.env.reward_scaling, config.env.initial_capital)
+        callbacks: list[BaseCallback] = [
+            diagnostics,
+            ProgressCallback(progress_interval_s, logger, label=f"phase {config.phase}"),
+        ]
+        curriculum = None
+        if config.env.curriculum.enabled:
+            curriculum = CurriculumCallback(config.env.curriculum)
+            callbacks.append(curriculum)
+        checkpoints = checkpoint_dir(output_path)
+        if config.training.checkpoint_every > 0:
+            callbacks.append(
+                CheckpointCallback(
+                    save_freq=max(config.training.checkpoint_every // config.training.n_envs, 1),
+                    save_path=str(checkpoints),
+                    name_prefix=output_path.stem,
+                )
+            )
+        callbacks.extend(extra_callbacks)
+
+        started_at = time.time()
+        start = time.perf_counter()
+        model.learn(config.training.total_timesteps, callback=CallbackList(callbacks))
+        wall_time = time.perf_counter() - start
+        save_model_atomically(model, output_path)
+    finally:
+        vec_env.close()
+
+    result = diagnostics.diagnostics()
+    if curriculum is not None:
+        result["finals"].update(curriculum.finals())
+    return TrainingResult(
+        model_path=output_path,
+        timesteps=int(model.num_timesteps),
+        wall_time_s=wall_time,
+        fps=model.num_timesteps / wall_time if wall_time > 0 else float("nan"),
+        device=device,
+        seed=config.training.seed,
+        algorithm=config.algorithm.name,
+        warm_start_note=note,
+        diagnostics=result,
+        curriculum_history=list(curriculum.history) if curriculum is not None else [],
+        checkpoint_paths=_checkpoints_since(checkpoints, output_path.stem, started_at),
+    )
+
+
+def _checkpoints_since(folder: Path, prefix: str, started_at: float) -> list[Path]:
+    """Checkpoints SB3 wrote into ``folder`` since ``started_at`` (epoch s), by timesteps."""
+    written = [
+        path for path in folder.glob(f"{prefix}_*_steps.zip") if path.stat().st_mtime >= started_at
+    ]
+    return sorted(written, key=lambda path: int(path.stem.rsplit("_", 2)[-2]))
