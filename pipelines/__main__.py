@@ -28,6 +28,9 @@ def _progress_logger():
             meta = getattr(record, "dagster_meta", None) or {}
             if meta.get("dagster_event") is not None:
                 return False
+            # Steps skipped behind a failed gate: the summary says which gate blocked what.
+            if meta.get("orig_message", "").startswith("Dependencies for step"):
+                return False
             record.step = meta.get("step_key") or "run"
             record.text = meta.get("orig_message", record.getMessage())
             return True

@@ -8,6 +8,7 @@ run the same steps one asset at a time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -38,9 +39,12 @@ class MarketData:
         return to_market_arrays(self.bars, self.features, self.regimes, self.splits, part)
 
 
-def build_market_data(bars: pl.DataFrame, profile: str | None = None) -> MarketData:
-    """Features, regimes and splits of ``bars`` with ``assets_config/features.yaml``."""
-    config = load_features_config(profile=profile)
+def build_market_data(
+    bars: pl.DataFrame, profile: str | None = None, overrides: dict[str, Any] | None = None
+) -> MarketData:
+    """Features, regimes and splits of ``bars`` with ``assets_config/features.yaml`` (its
+    ``profile`` section and ``overrides`` applied)."""
+    config = load_features_config(profile=profile, overrides=overrides)
     features = compute_features(bars, config)
     regimes = compute_regimes(bars, config)
     return MarketData(bars, features, regimes, make_splits(features, config, regimes=regimes))
