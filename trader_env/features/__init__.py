@@ -1,0 +1,87 @@
+"""Causal market features, regimes, chronological splits and the arrays the environment reads.
+
+Pure polars / numpy; no Dagster import. Pipeline: ``compute_features`` and ``compute_regimes``
+on bars -> ``make_splits`` (fits normalisation on the training part) -> ``to_market_arrays``.
+``check_no_lookahead`` verifies empirically that any of these computations is causal.
+"""
+
+from trader_env.features.arrays import to_market_arrays
+from trader_env.features.config import (
+    REGIME_INPUTS,
+    DateRange,
+    DateSplitsConfig,
+    FeaturesConfig,
+    FractionSplitsConfig,
+    MarketFeaturesConfig,
+    RegimeConfig,
+    SplitsConfig,
+    WalkForwardConfig,
+    load_features_config,
+)
+from trader_env.features.frequency import BarFrequency, infer_bar_frequency
+from trader_env.features.lookahead import (
+    LookaheadCut,
+    LookaheadMismatch,
+    LookaheadResult,
+    check_no_lookahead,
+)
+from trader_env.features.market import FeatureReport, compute_features, compute_features_with_report
+from trader_env.features.normalization import (
+    NormalizationStats,
+    apply_normalization,
+    fit_normalization,
+)
+from trader_env.features.regime import (
+    TREND_STRENGTH_CAP,
+    RegimeReport,
+    compute_regimes,
+    compute_regimes_with_report,
+    regime_distribution,
+)
+from trader_env.features.splits import (
+    PARTS,
+    Fold,
+    PartBounds,
+    Splits,
+    make_splits,
+    required_embargo_sessions,
+    select_split,
+)
+
+__all__ = [
+    "PARTS",
+    "REGIME_INPUTS",
+    "TREND_STRENGTH_CAP",
+    "BarFrequency",
+    "DateRange",
+    "DateSplitsConfig",
+    "FeatureReport",
+    "FeaturesConfig",
+    "Fold",
+    "FractionSplitsConfig",
+    "LookaheadCut",
+    "LookaheadMismatch",
+    "LookaheadResult",
+    "MarketFeaturesConfig",
+    "NormalizationStats",
+    "PartBounds",
+    "RegimeConfig",
+    "RegimeReport",
+    "Splits",
+    "SplitsConfig",
+    "WalkForwardConfig",
+    "apply_normalization",
+    "check_no_lookahead",
+    "compute_features",
+    "compute_features_with_report",
+    "compute_regimes",
+    "compute_regimes_with_report",
+    "fit_normalization",
+    "infer_bar_frequency",
+    "load_features_config",
+    "make_splits",
+    "regime_distribution",
+    "required_embargo_sessions",
+    "select_split",
+    "to_market_arrays",
+]

@@ -1,0 +1,95 @@
+"""From frames to the numpy arrays the environment reads (:class:`MarketArrays`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from trader_env.contracts import BAR_KEYS, PRICE_COLUMNS, MarketArrays
+from trader_env.features.config import REGIME_INPUTS
+from trader_env.features.frames import require_columns
+from trader_env.features.normalization import apply_normalization
+from trader_env.features.splits import PartName, Splits, select_split
+
+
+def to_market_arrays(
+    bars: pl.DataFrame,
+    features: pl.DataFrame,
+    regimes: pl.DataFrame,
+    splits: Splits,
+    part: PartName,
+    normalize: bool = True,
+    fold: int | None = None,
+) -> list[MarketArrays]:
+    """One :class:`~trader_env.contracts.MarketArrays` per symbol of ``part`` (or of fold
+    ``fold``'s part), in symbol order.
+
+    Bars, features and regimes are inner-joined on (symbol, ts), so only bars with every
+    feature and a regime are kept. ``features`` columns are the market features of
+    ``splits.feature_names`` followed by ``realized_vol_ann`` and ``trend_strength``,
+    normalised (when ``normalize``) with the statistics of the main training part, or of the
+    fold's training window when ``fold`` is given; float32 ``(n, n_features)``
+    C-contiguous. Prices float64, ``regime`` int8 codes, ``session_id`` int64 days since
+    1970-01-01 of the session date, ``ts`` int64 epoch microseconds (UTC). All arrays are
+    read-only. A symbol without rows in the part is absent from the list.
+    """
+    market_names = [name for name in splits.feature_names if name not in REGIME_INPUTS]
+    names = [*market_names, *REGIME_INPUTS]
+    stats = splits.normalization_for(fold)
+    if normalize and tuple(names) != stats.feature_names:
+        raise ValueError(
+            f"to_market_arrays: splits normalise {list(stats.feature_names)} "
+            f"but the arrays need {names}; make the splits with make_splits(..., regimes=...)"
+        )
+    require_columns(bars, (*BAR_KEYS, *PRICE_COLUMNS), "to_market_arrays bars")
+    require_columns(features, (*BAR_KEYS, "session", *market_names), "to_market_arrays features")
+    require_columns(regimes, (*BAR_KEYS, *REGIME_INPUTS, "regime_code"), "to_market_arrays regimes")
+    keys = list(BAR_KEYS)
+    joined = (
+        bars.select(*keys, *PRICE_COLUMNS)
+        .join(features.select(*keys, "session", *market_names), on=keys)
+        .join(regimes.select(*keys, *REGIME_INPUTS, "regime_code"), on=keys)
+    )
+    rows = select_split(joined, splits, part, fold)
+    if rows.height == 0:
+        raise ValueError(
+            f"to_market_arrays: no bar with features and a regime in part {part!r}"
+            + (f" of fold {fold}" if fold is not None else "")
+        )
+    if normalize:
+        rows = apply_normalization(rows, stats)
+    prepared = rows.sort(keys).select(
+        "symbol",
+        pl.col("ts").dt.epoch("us").cast(pl.Int64),
+        *[pl.col(c).cast(pl.Float64) for c in PRICE_COLUMNS],
+        pl.col("regime_code").cast(pl.Int8),
+        pl.col("session").cast(pl.Int32).cast(pl.Int64).alias("session_id"),
+        *[pl.col(c).cast(pl.Float32) for c in names],
+    )
+    result = []
+    for (symbol,), frame in prepared.partition_by("symbol", as_dict=True).items():
+        arrays = {
+            column: _read_only(frame[column].to_numpy())
+            for column in ("ts", *PRICE_COLUMNS, "regime_code", "session_id")
+        }
+        result.append(
+            MarketArrays(
+                symbol=symbol,
+                ts=arrays["ts"],
+                open=arrays["open"],
+                high=arrays["high"],
+                low=arrays["low"],
+                close=arrays["close"],
+                features=_read_only(frame.select(names).to_numpy(order="c")),
+                feature_names=tuple(names),
+                regime=arrays["regime_code"],
+                session_id=arrays["session_id"],
+            )
+        )
+    return sorted(result, key=lambda arrays: arrays.symbol)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    contiguous = np.ascontiguousarray(array)
+    contiguous.setflags(write=False)
+    return contiguous
