@@ -18,8 +18,9 @@ HEALTHY = [{"metric": "completion_rate", "op": ">=", "threshold": 1}]
 UNREACHABLE = [{"metric": "sharpe", "op": ">", "threshold": 1.0e9}]
 
 
-def _config_dir(tmp_path: Path, failing_phase: int) -> Path:
-    """A copy of assets_config whose gates pass up to ``failing_phase``, which cannot pass."""
+def _config_dir(tmp_path: Path, failing_phase: int, algorithm: dict | None = None) -> Path:
+    """A copy of assets_config whose gates pass up to ``failing_phase``, which cannot pass;
+    ``algorithm`` replaces phase 0's algorithm section (inherited by every later phase)."""
     folder = tmp_path / "assets_config"
     shutil.copytree(PROJECT_ROOT / "assets_config", folder)
     for phase in range(6):
@@ -27,6 +28,8 @@ def _config_dir(tmp_path: Path, failing_phase: int) -> Path:
         data = yaml.safe_load(path.read_text())
         data["training_checks"] = HEALTHY
         data["gate"] = UNREACHABLE if phase == failing_phase else PASSING
+        if phase == 0 and algorithm is not None:
+            data["algorithm"] = {**data["algorithm"], **algorithm}
         path.write_text(yaml.safe_dump(data, sort_keys=False))
     return folder
 
@@ -64,3 +67,31 @@ def test_failing_gate_blocks_downstream_and_champion_promotes_last_pass(
     model = result.output_for_node("phase1_model")
     assert model.lineage["data_version"] and model.lineage["config_hash"]
     assert Path(outcome.champion.model_path).is_file()
+
+    # Phase 2 adds costs, not observation columns: it continues from phase 1's weights.
+    phase2 = result.output_for_node("phase2_model")
+    assert phase2.warm_start_note.startswith("warm-started"), phase2.warm_start_note
+    assert phase2.lineage["warm_start_source"] == str(model.model_path)
+    assert phase2.model_path.is_file() and phase2.model_path != model.model_path
+    evaluation = result.output_for_node("phase2_evaluation")
+    for report in ("tearsheet", "plot", "metrics_json"):
+        assert evaluation.reports[report].stat().st_size > 1000, report
+    assert 0.0 <= evaluation.metrics["test"]["psr"] <= 1.0
+    assert "oracle_fraction" in evaluation.metrics["test"], "synthetic market: oracle reported"
+    metadata = result.asset_materializations_for_node("phase2_model")[0].metadata
+    for key in ("data_version", "config_hash", "code_version", "seed", "device", "fps"):
+        assert key in metadata, key
+
+
+def test_recurrent_ppo_phases_train_and_block(tmp_path, monkeypatch, storage, resources, instance):
+    lstm = {"name": "RecurrentPPO", "policy": "MlpLstmPolicy"}
+    monkeypatch.setenv("TRADER_CONFIG_DIR", str(_config_dir(tmp_path, 1, algorithm=lstm)))
+    result = defs.resolve_job_def("full_pipeline").execute_in_process(
+        instance=instance, resources=resources, raise_on_error=False
+    )
+    for phase in (0, 1):
+        model = result.output_for_node(f"phase{phase}_model")
+        assert model.algorithm == "RecurrentPPO" and model.model_path.is_file()
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["phase0_gate"] and checks["phase1_gate"] is False
+    assert not result.is_node_success("phase2_model")
