@@ -4,7 +4,7 @@ import warnings
 
 import dagster as dg
 
-from pipelines import champion, features, jobs, market_data
+from pipelines import champion, features, jobs, market_data, sensors
 from pipelines.io_manager import ParquetIOManager
 from pipelines.phases import build_phase_definitions
 from trader_env.paths import storage_root
@@ -26,9 +26,9 @@ defs = dg.Definitions(
         champion.champion_model,
     ],
     asset_checks=[*dg.load_asset_checks_from_modules([market_data, features]), *phase_checks],
-    jobs=[jobs.full_pipeline, jobs.nightly_retrain, jobs.promote_champion],
+    jobs=[jobs.full_pipeline, jobs.nightly_retrain, jobs.promote_champion, jobs.market_data_job],
     schedules=[jobs.nightly_schedule],
-    sensors=[jobs.promote_after_success, jobs.promote_after_failure],
+    sensors=[jobs.promote_after_success, jobs.promote_after_failure, sensors.new_market_files],
     resources={
         "io_manager": ParquetIOManager(base_dir=str(ASSETS_DIR)),
         "optional_input": champion.OptionalInputManager(base_dir=str(ASSETS_DIR)),

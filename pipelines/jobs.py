@@ -23,6 +23,12 @@ nightly_retrain = dg.define_asset_job(
     tags={"trigger": "nightly"},
 )
 
+market_data_job = dg.define_asset_job(
+    "market_data",
+    selection=dg.AssetSelection.groups("market_data"),
+    description="Ingest and validate bars only.",
+)
+
 promote_champion = dg.define_asset_job(
     "promote_champion",
     selection=dg.AssetSelection.assets("champion_model"),
