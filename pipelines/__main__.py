@@ -65,9 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__)
     parser.add_argument("--job", default="full_pipeline", help="job to run (default full_pipeline)")
     parser.add_argument("--profile", help="dev (default), full or test; sets TRADER_PROFILE")
+    parser.add_argument(
+        "--advisory-gates",
+        action="store_true",
+        help="report gate verdicts without blocking later phases (research; sets "
+        "TRADER_GATES=advisory); promotion still requires a passed gate",
+    )
     args = parser.parse_args(argv)
     if args.profile:
         os.environ["TRADER_PROFILE"] = args.profile
+    if args.advisory_gates:
+        os.environ["TRADER_GATES"] = "advisory"
 
     from pipelines.instance import ensure_dagster_home
 
@@ -75,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     import dagster as dg
 
     from pipelines.definitions import defs
+    from pipelines.phases import gates_enforced
     from pipelines.summary import PhaseStatus, render_summary
     from trader_env.config import PHASES
 
@@ -112,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         for phase in PHASES
     ]
-    print(render_summary(statuses, champion))
+    print(render_summary(statuses, champion, enforced=gates_enforced()))
     print(f"\nRun {result.run_id} finished in {time.perf_counter() - started:.0f} s.")
     if failures:
         print("\nErrors (not gate verdicts):", file=sys.stderr)

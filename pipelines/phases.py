@@ -5,6 +5,8 @@ a blocking training-health check on each model and a blocking gate on each evalu
 phase in the same run. No ``from __future__ import annotations``: Dagster reads annotations.
 """
 
+import base64
+import os
 from collections.abc import Sequence
 
 import dagster as dg
@@ -26,6 +28,20 @@ from trader_env.workflow import (
     train_phase_model,
 )
 from trader_env.yaml_config import ConfigError
+
+
+def gates_enforced() -> bool:
+    """Whether phase checks block downstream assets (``TRADER_GATES`` != ``advisory``).
+
+    ``TRADER_GATES=advisory`` (``python -m pipelines --advisory-gates``) keeps every check and
+    its verdict but lets later phases run anyway: for research on what each phase would do, never
+    for promotion, which still requires a passed gate.
+    """
+    mode = os.environ.get("TRADER_GATES", "enforced")
+    if mode not in ("enforced", "advisory"):
+        raise ValueError(f"TRADER_GATES must be 'enforced' or 'advisory', got {mode!r}")
+    return mode == "enforced"
+
 
 MARKET_INS = {name: dg.AssetIn(name) for name in ("bars", "features", "regimes", "splits")}
 #: Diagnostics shown as small time series in the model's metadata.
@@ -183,7 +199,11 @@ def _evaluation_metadata(evaluation: PhaseEvaluation) -> dict:
         metadata[name] = dg.MetadataValue.path(str(path))
     plot = evaluation.reports.get("plot")
     if plot is not None:
-        metadata["equity_plot"] = dg.MetadataValue.md(f"![equity, drawdown, position]({plot})")
+        # Inline, because the UI cannot load a local file path from the browser.
+        encoded = base64.b64encode(plot.read_bytes()).decode("ascii")
+        metadata["equity_plot"] = dg.MetadataValue.md(
+            f"![equity, drawdown and position, test split](data:image/png;base64,{encoded})"
+        )
     return metadata
 
 
@@ -191,7 +211,7 @@ def _build_training_check(phase: int) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=f"phase{phase}_model",
         name=f"phase{phase}_training_health",
-        blocking=True,
+        blocking=gates_enforced(),
         description=f"Training-health criteria of assets_config/phase{phase}.yaml "
         "(training_checks) on the training diagnostics.",
     )
@@ -205,7 +225,7 @@ def _build_gate(phase: int) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=f"phase{phase}_evaluation",
         name=f"phase{phase}_gate",
-        blocking=True,
+        blocking=gates_enforced(),
         description=f"Phase {phase} success criteria (assets_config/phase{phase}.yaml gate) on "
         f"the {GATE_PART} split; a failure blocks every later phase.",
     )

@@ -41,9 +41,13 @@ def phase_verdict(status: PhaseStatus, blocked_by: int | None) -> str:
     return "PASSED" if status.evaluation.gate.passed else "FAILED gate"
 
 
-def render_summary(statuses: list[PhaseStatus], champion: ChampionOutcome | None) -> str:
+def render_summary(
+    statuses: list[PhaseStatus], champion: ChampionOutcome | None, enforced: bool = True
+) -> str:
     """Plain-text summary: verdict, criteria vs thresholds and report path for every phase."""
     lines = ["", "Phase results (gates judged on the validation split; Sharpe shown for test):", ""]
+    if not enforced:
+        lines.insert(1, "Gates were ADVISORY in this run: later phases ran whatever the verdicts.")
     first_failure: int | None = None
     for status in sorted(statuses, key=lambda s: s.phase):
         verdict = phase_verdict(status, first_failure)
@@ -75,7 +79,7 @@ def render_summary(statuses: list[PhaseStatus], champion: ChampionOutcome | None
             lines.append(f"    report: {report}")
         if first_failure is None and verdict.startswith(("FAILED", "ERROR")):
             first_failure = status.phase
-    if first_failure is not None:
+    if first_failure is not None and enforced:
         blocked = [p for p in PHASES if p > first_failure]
         if blocked:
             lines.append(

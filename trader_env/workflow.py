@@ -191,6 +191,8 @@ def evaluate_phase_model(
             folder / "tearsheet.html",
             title,
         )
+    if config.evaluation.seeds:
+        metrics[GATE_PART].update(seed_spread(model, market, storage, config.evaluation.seeds))
     gate = evaluate_gate(metrics[GATE_PART], config.gate)
     return PhaseEvaluation(
         phase=config.phase,
@@ -206,6 +208,45 @@ def evaluate_phase_model(
             "env_config": config.env.model_dump(mode="json"),
         },
     )
+
+
+def seed_spread(
+    model: PhaseModel, market: MarketData, storage: Path, seeds: list[int]
+) -> dict[str, float]:
+    """Train the phase again with each of ``seeds`` and measure the Sharpe spread on validation.
+
+    Returns the mean and standard deviation of the validation Sharpe over the phase's own seed
+    and ``seeds``, and their ratio ``seed_sharpe_variation`` (std / |mean|), so that a result
+    that only one lucky seed produces is visible.
+    """
+    import numpy as np
+
+    from trader_env.evaluation import run_backtest
+
+    sharpes = []
+    for seed in [model.config.training.seed, *seeds]:
+        if seed == model.config.training.seed:
+            candidate = model
+        else:
+            training = model.config.training.model_copy(update={"seed": seed})
+            config = model.config.model_copy(update={"training": training})
+            candidate = train_phase_model(
+                config, market, storage / "seed_runs", model.lineage["data_version"]
+            )
+        result = run_backtest(
+            load_policy(candidate),
+            market.arrays(GATE_PART),  # type: ignore[arg-type]
+            model.config.env,
+            session_timezone=market.splits.session_timezone,
+        )
+        sharpes.append(result.metrics()["sharpe"])
+    mean, std = float(np.mean(sharpes)), float(np.std(sharpes, ddof=1))
+    return {
+        "seed_sharpe_mean": mean,
+        "seed_sharpe_std": std,
+        "seed_sharpe_variation": std / abs(mean) if mean != 0 else math.nan,
+        "n_seeds": float(len(sharpes)),
+    }
 
 
 def oracle_comparison(agent_daily: pd.Series, oracle_daily: pd.Series) -> dict[str, float]:
