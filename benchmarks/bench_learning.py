@@ -1,11 +1,12 @@
 """Learning quality: does the `dev` training budget learn the synthetic market's planted signal?
 
-Trains phase 2 (real costs and turnover penalty) with its `dev` profile on the seeded synthetic
-market of `assets_config/data.yaml`, backtests the model on the held-out test split in the same
+Trains phases 1 and 2 as the pipeline does (phase 2, with real costs and the turnover penalty,
+warm-starts from phase 1) with their `dev` profile on the seeded synthetic market of
+`assets_config/data.yaml`, backtests each model on the held-out test split in the same
 environment, and compares its Sharpe with the oracle's (the policy that knows the true drift),
-after costs. Target: the agent reaches >= 50 % of the oracle's test Sharpe.
+after costs. Target: phase 2 reaches >= 50 % of the oracle's test Sharpe.
 
-    .venv/bin/python benchmarks/bench_learning.py [--phase 2] [--profile dev] [--seeds 42]
+    .venv/bin/python benchmarks/bench_learning.py [--phases 1 2] [--profile dev] [--seeds 42]
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ FRACTION_SPLITS = {"splits": {"method": "fractions"}}
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--phase", type=int, default=2)
+    parser.add_argument("--phases", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--profile", default="dev")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42])
     args = parser.parse_args()
@@ -39,30 +40,38 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
-            config = load_phase_config(
-                args.phase, profile=args.profile, overrides={"training": {"seed": seed}}
-            )
-            start = time.perf_counter()
-            model = train_phase_model(
-                config, market, Path(tmp), data_version=frame_fingerprint(market.bars)
-            )
-            evaluation = evaluate_phase_model(model, market, Path(tmp), oracle)
-            test = evaluation.metrics["test"]
-            rows.append((seed, model.timesteps, time.perf_counter() - start, test))
+            previous = None
+            for phase in args.phases:
+                config = load_phase_config(
+                    phase, profile=args.profile, overrides={"training": {"seed": seed}}
+                )
+                start = time.perf_counter()
+                model = train_phase_model(
+                    config,
+                    market,
+                    Path(tmp),
+                    data_version=frame_fingerprint(market.bars),
+                    previous=previous,
+                )
+                evaluation = evaluate_phase_model(model, market, Path(tmp), oracle)
+                elapsed = time.perf_counter() - start
+                rows.append((seed, phase, model.timesteps, elapsed, evaluation.metrics["test"]))
+                previous = model
 
     bars = market_sim.bars
     print(
         f"Synthetic market: {bars['symbol'].n_unique()} symbols, {bars.height:,} bars; "
-        f"phase {args.phase}, profile {args.profile}; test split "
+        f"phases {args.phases}, profile {args.profile}; test split "
         f"{market.splits.parts['test'].sessions} sessions.\n"
     )
     print(
-        "| seed | timesteps | train+eval s | agent Sharpe | oracle Sharpe | fraction | daily turnover | buy-and-hold Sharpe |"
+        "| seed | phase | timesteps | train+eval s | agent Sharpe | oracle Sharpe | fraction "
+        "| daily turnover | buy-and-hold Sharpe |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for seed, steps, seconds, test in rows:
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for seed, phase, steps, seconds, test in rows:
         print(
-            f"| {seed} | {steps:,} | {seconds:.0f} | {test['sharpe']:.2f} | "
+            f"| {seed} | {phase} | {steps:,} | {seconds:.0f} | {test['sharpe']:.2f} | "
             f"{test['oracle_sharpe']:.2f} | {test['oracle_fraction']:.2f} | "
             f"{test['daily_turnover']:.2f} | {test['benchmark_sharpe']:.2f} |"
         )

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from trader_env import paths
 from trader_env.env import PRESETS, EnvConfig
 from trader_env.evaluation.gates import GateCriterion
+from trader_env.evaluation.metrics import METRIC_KEYS
 from trader_env.lineage import config_fingerprint
 from trader_env.yaml_config import (
     ConfigError,
@@ -50,30 +51,18 @@ from trader_env.yaml_config import (
 PHASES: tuple[int, ...] = tuple(range(6))
 
 #: Metric keys the evaluation produces (DESIGN section 8) that a ``gate`` criterion may name.
-EVALUATION_METRICS: frozenset[str] = frozenset(
-    {
-        "sharpe",
-        "sortino",
-        "max_drawdown",
-        "calmar",
-        "annual_return",
-        "annual_volatility",
-        "total_return",
-        "win_rate",
-        "daily_turnover",
-        "information_ratio",
-        "information_ratio_annual",
-        "correlation",
-        "psr",
-        "share_days_within_drawdown",
-        "regime_degradation",
-        "mean_episode_reward",
-        "n_days",
-        "seed_sharpe_mean",
-        "seed_sharpe_std",
-        "seed_sharpe_variation",
-    }
-)
+EVALUATION_METRICS: frozenset[str] = frozenset(METRIC_KEYS) | {
+    # trader_env.evaluation.backtest.BacktestResult.metrics
+    "win_rate",
+    "daily_turnover",
+    "share_days_within_drawdown",
+    "regime_degradation",
+    # trader_env.workflow.evaluate_phase_model
+    "mean_episode_reward",
+    "seed_sharpe_mean",
+    "seed_sharpe_std",
+    "seed_sharpe_variation",
+}
 
 #: Training diagnostics (``trader_env.training.callbacks.DiagnosticsCallback`` finals, plus the
 #: curriculum's final stage) that a ``training_checks`` criterion may name.
