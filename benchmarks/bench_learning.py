@@ -4,7 +4,7 @@ Trains phases 1 and 2 as the pipeline does (phase 2, with real costs and the tur
 warm-starts from phase 1) with their `dev` profile on the seeded synthetic market of
 `assets_config/data.yaml`, backtests each model on the held-out test split in the same
 environment, and compares its Sharpe with the oracle's (the policy that knows the true drift),
-after costs. Target: phase 2 reaches >= 50 % of the oracle's test Sharpe.
+after the same costs per side. Target: phase 2 reaches >= 50 % of the oracle's test Sharpe.
 
     .venv/bin/python benchmarks/bench_learning.py [--phases 1 2] [--profile dev] [--seeds 42]
 """
@@ -20,7 +20,12 @@ from trader_env.config import load_phase_config
 from trader_env.data import generate_synthetic_market, load_data_config
 from trader_env.dataset import build_market_data
 from trader_env.lineage import frame_fingerprint
-from trader_env.workflow import evaluate_phase_model, oracle_daily_returns, train_phase_model
+from trader_env.workflow import (
+    cost_per_side_bps,
+    evaluate_phase_model,
+    oracle_daily_returns,
+    train_phase_model,
+)
 
 #: Splits of the synthetic market by fraction of sessions (its dates are not SPY's).
 FRACTION_SPLITS = {"splits": {"method": "fractions"}}
@@ -36,7 +41,6 @@ def main() -> None:
     data_config = load_data_config(profile=args.profile, overrides={"source": "synthetic"})
     market_sim = generate_synthetic_market(data_config)
     market = build_market_data(market_sim.bars, args.profile, FRACTION_SPLITS)
-    oracle = oracle_daily_returns(market_sim.oracle, market)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
@@ -44,6 +48,9 @@ def main() -> None:
             for phase in args.phases:
                 config = load_phase_config(
                     phase, profile=args.profile, overrides={"training": {"seed": seed}}
+                )
+                oracle = oracle_daily_returns(
+                    market_sim.oracle, market, cost_per_side_bps(config.env)
                 )
                 start = time.perf_counter()
                 model = train_phase_model(

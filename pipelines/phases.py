@@ -23,6 +23,7 @@ from trader_env.workflow import (
     GATE_PART,
     PhaseEvaluation,
     PhaseModel,
+    cost_per_side_bps,
     evaluate_phase_model,
     oracle_daily_returns,
     train_phase_model,
@@ -148,20 +149,22 @@ def _build_evaluation_asset(phase: int) -> dg.AssetsDefinition:
         splits: Splits,
     ) -> dg.Output[PhaseEvaluation]:
         market = MarketData(bars, features, regimes, splits)
-        evaluation = evaluate_phase_model(model, market, storage_root(), _synthetic_oracle(market))
+        oracle = _synthetic_oracle(market, cost_per_side_bps(model.config.env))
+        evaluation = evaluate_phase_model(model, market, storage_root(), oracle)
         return dg.Output(evaluation, metadata=_evaluation_metadata(evaluation))
 
     return _evaluation
 
 
-def _synthetic_oracle(market: MarketData):
-    """The oracle's daily test returns when the data is the synthetic market, else None."""
+def _synthetic_oracle(market: MarketData, cost_bps: float):
+    """The oracle's daily test returns after ``cost_bps`` per side when the data is the
+    synthetic market, else None."""
     from trader_env.data import generate_synthetic_market, load_data_config
 
     config = load_data_config()
     if config.source != "synthetic":
         return None
-    return oracle_daily_returns(generate_synthetic_market(config).oracle, market)
+    return oracle_daily_returns(generate_synthetic_market(config).oracle, market, cost_bps)
 
 
 KEY_METRICS = (

@@ -260,25 +260,42 @@ def oracle_comparison(agent_daily: pd.Series, oracle_daily: pd.Series) -> dict[s
     return {"oracle_sharpe": oracle_sharpe, "oracle_fraction": fraction}
 
 
-def oracle_daily_returns(oracle: pl.DataFrame, market: MarketData, part: str = "test") -> pd.Series:
-    """Daily returns of the synthetic market's oracle over ``part``, equally weighted by symbol.
+def oracle_daily_returns(
+    oracle: pl.DataFrame, market: MarketData, cost_bps: float, part: str = "test"
+) -> pd.Series:
+    """Daily returns of the synthetic market's oracle over ``part``, equally weighted by symbol,
+    after paying ``cost_bps`` (basis points of notional) on every change of position.
 
-    ``oracle`` is :attr:`trader_env.data.SyntheticMarket.oracle` (per-bar ``net_pnl`` returns).
+    ``oracle`` is :attr:`trader_env.data.SyntheticMarket.oracle`; its gross per-bar ``pnl`` is
+    charged the agent's own cost per side so that "a fraction of the oracle" compares like with
+    like (the generator's ``net_pnl`` uses the synthetic config's cost instead).
     """
     from trader_env.features import select_split
 
-    rows = select_split(oracle, market.splits, part)  # type: ignore[arg-type]
     session = pl.col("ts").dt.convert_time_zone(market.splits.session_timezone).dt.date()
+    change = (pl.col("position") - pl.col("position").shift(1, fill_value=0)).abs().over("symbol")
+    rows = select_split(
+        oracle.sort("symbol", "ts").with_columns(net=pl.col("pnl") - cost_bps * 1e-4 * change),
+        market.splits,
+        part,  # type: ignore[arg-type]
+    )
     daily = (
         rows.with_columns(session=session)
         .group_by("symbol", "session")
-        .agg(ret=(pl.col("net_pnl") + 1.0).product() - 1.0)
+        .agg(ret=(pl.col("net") + 1.0).product() - 1.0)
         .group_by("session")
         .agg(pl.col("ret").mean())
         .sort("session")
     )
     index = pd.DatetimeIndex(daily["session"].to_list())
     return pd.Series(daily["ret"].to_numpy(), index=index, name="oracle")
+
+
+def cost_per_side_bps(env: Any) -> float:
+    """Commission + half spread + slippage of an :class:`~trader_env.env.EnvConfig`, in bps
+    (slippage at its unscaled level)."""
+    costs = env.costs
+    return costs.commission_bps + costs.half_spread_bps + costs.slippage_bps
 
 
 @dataclass(frozen=True)
