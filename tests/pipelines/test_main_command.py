@@ -1,0 +1,85 @@
+"""``python -m pipelines``: a failed gate is a result (exit 0, summary says what it blocked),
+a real error is not (exit 1, the error named on stderr)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from trader_env.paths import PROJECT_ROOT
+
+
+def _copy_configs(folder: Path) -> Path:
+    folder.mkdir()
+    for source in (PROJECT_ROOT / "assets_config").glob("*.yaml"):
+        (folder / source.name).write_text(source.read_text())
+    return folder
+
+
+def _edit(path: Path, change) -> None:
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _run(tmp_path: Path, config_dir: Path) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "TRADER_STORAGE_ROOT": str(tmp_path / "storage"),
+        "TRADER_CONFIG_DIR": str(config_dir),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "SB3_LOGDIR": str(tmp_path / "sb3"),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines", "--profile", "test"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_failed_gate_exits_zero_and_says_what_it_blocked(tmp_path: Path) -> None:
+    config_dir = _copy_configs(tmp_path / "config")
+    for phase in (0, 1):
+        _edit(
+            config_dir / f"phase{phase}.yaml",
+            lambda d: d.update(
+                training_checks=[{"metric": "n_episodes", "op": ">=", "threshold": 0}]
+            ),
+        )
+    _edit(
+        config_dir / "phase1.yaml",
+        lambda d: d.update(gate=[{"metric": "sharpe", "op": ">", "threshold": 1.0e9}]),
+    )
+    result = _run(tmp_path, config_dir)
+    assert result.returncode == 0, result.stderr
+    assert "phase 1: FAILED gate" in result.stdout
+    assert "sharpe" in result.stdout and "> 1e+09 X" in result.stdout
+    assert "phase 2: BLOCKED by phase 1" in result.stdout
+    assert "phases [2, 3, 4, 5] were blocked" in result.stdout
+    assert "Champion: PROMOTED" in result.stdout and "serving phase0" in result.stdout
+
+
+def test_bad_data_exits_one_and_names_the_file_and_line(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "XYZ.csv").write_text(
+        "timestamp,open,high,low,close,volume\n"
+        "2024-03-04T14:30:00Z,10,11,9,10.5,100\n"
+        "2024-03-04T14:31:00Z,10,11,9,abc,100\n"
+    )
+    config_dir = _copy_configs(tmp_path / "config")
+    _edit(
+        config_dir / "data.yaml",
+        lambda d: d["profiles"]["test"].update(source="files", files={"path": str(raw)}),
+    )
+    result = _run(tmp_path, config_dir)
+    assert result.returncode == 1
+    assert "XYZ.csv" in result.stderr and "line 3" in result.stderr, result.stderr
+    assert "phase 0: NOT RUN" in result.stdout
