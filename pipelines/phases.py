@@ -6,6 +6,7 @@ phase in the same run. No ``from __future__ import annotations``: Dagster reads 
 """
 
 import base64
+import math
 import os
 from collections.abc import Sequence
 
@@ -68,7 +69,7 @@ def _check_result(result: GateResult, description: str) -> dg.AssetCheckResult:
     metadata: dict = {"criteria": _criteria_table(result)}
     for c in result.criteria:
         metadata[f"{c.metric} {c.op} {c.threshold:g}"] = dg.MetadataValue.json(
-            {"measured": c.measured if c.measured == c.measured else None, "passed": c.passed}
+            {"measured": None if math.isnan(c.measured) else c.measured, "passed": c.passed}
         )
     return dg.AssetCheckResult(passed=result.passed, description=description, metadata=metadata)
 
