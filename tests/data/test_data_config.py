@@ -9,14 +9,14 @@ from pydantic import BaseModel
 
 from trader_env.data import DataConfig, load_data_config
 from trader_env.data.config import FilesSourceConfig, SampleSourceConfig, SyntheticSourceConfig
-from trader_env.paths import PROJECT_ROOT
+from trader_env.paths import storage_root
 from trader_env.yaml_config import ConfigError
 
 
 def test_shipped_yaml_defaults_to_the_sample() -> None:
     config = load_data_config(profile="dev")
     assert config.source == "sample" and config.symbols == ["SPY"]
-    assert config.files.path == PROJECT_ROOT / "data" / "raw"
+    assert config.files.path == storage_root() / "raw"
 
 
 def test_test_profile_is_a_small_synthetic_market() -> None:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from trader_env.paths import PROJECT_ROOT, config_dir
+from trader_env.paths import config_dir, storage_root
 from trader_env.sessions import DEFAULT_SESSION_TIMEZONE
 from trader_env.yaml_config import load_profiled_model
 
@@ -62,10 +62,10 @@ class FilesSourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     path: Path = Field(
-        Path("data/raw"),
+        Path("raw"),
         description=(
-            "Folder (or single file) to read; relative paths are resolved against the project "
-            "root. In a folder, every *.csv / *.parquet / *.pq file is read (not recursively); "
+            "Folder (or single file) to read; relative paths are resolved against the storage "
+            "root ($TRADER_STORAGE_ROOT, default <project>/data). In a folder, every *.csv / *.parquet / *.pq file is read (not recursively); "
             "hidden files, README* and sub-folders are ignored; any other file is refused."
         ),
     )
@@ -109,7 +109,7 @@ class FilesSourceConfig(BaseModel):
     @field_validator("path")
     @classmethod
     def _resolve_path(cls, path: Path) -> Path:
-        return path if path.is_absolute() else (PROJECT_ROOT / path).resolve()
+        return path if path.is_absolute() else (storage_root() / path).resolve()
 
 
 class SyntheticSourceConfig(BaseModel):
