@@ -1,5 +1,6 @@
 """The one ``Definitions`` object of the project: ``dagster dev -w workspace.yaml`` loads it."""
 
+import os
 import warnings
 
 import dagster as dg
@@ -12,9 +13,9 @@ from trader_env.paths import storage_root
 # Data versions on outputs are a beta API whose warning would repeat on every materialization.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
-#: Steps running at once under the multiprocess executor. Training sets torch to 1 thread, so
-#: two processes fill the 2 cores these machines have; raise it with the core count.
-MAX_CONCURRENT_STEPS = 2
+#: Steps running at once under the multiprocess executor: training runs torch with one thread
+#: per process (training.torch_threads), so one step per core keeps threads x processes <= cores.
+MAX_CONCURRENT_STEPS = max(1, os.cpu_count() or 1)
 
 phase_assets, phase_checks = build_phase_definitions()
 ASSETS_DIR = storage_root() / "assets"
