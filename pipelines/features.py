@@ -15,11 +15,13 @@ from trader_env.features import (
     compute_features_with_report,
     compute_regimes,
     compute_regimes_with_report,
+    infer_bar_frequency,
     load_features_config,
     make_splits,
     regime_distribution,
 )
 from trader_env.lineage import frame_fingerprint
+from trader_env.sessions import with_sessions
 
 GROUP = "features"
 #: Truncation trials of the no-look-ahead checks; each recomputes the asset on shortened bars.
@@ -149,8 +151,8 @@ def features_no_lookahead(bars: pl.DataFrame) -> dg.AssetCheckResult:
 def regimes_no_lookahead(bars: pl.DataFrame) -> dg.AssetCheckResult:
     config = load_features_config()
     # Annualisation derives bars per session from the data: pin it, as truncation changes it.
-    report = compute_regimes_with_report(bars, config)[1]
-    pinned = config.with_bars_per_session(report.bars_per_session)
+    frequency = infer_bar_frequency(with_sessions(bars, config.session_timezone))
+    pinned = config.with_bars_per_session(frequency.bars_per_session)
     return _lookahead_check(bars, lambda b: compute_regimes(b, pinned))
 
 

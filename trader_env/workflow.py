@@ -130,11 +130,11 @@ def train_phase_model(
     )
 
 
-def load_policy(model: PhaseModel) -> Any:
-    """The saved SB3 model of ``model``, on the CPU (evaluation is sequential, batch 1)."""
+def load_policy(algorithm: str, model_path: Path | str) -> Any:
+    """The SB3 model saved at ``model_path``, on the CPU (evaluation is sequential, batch 1)."""
     from trader_env.training import algorithm_class
 
-    return algorithm_class(model.algorithm).load(model.model_path, device="cpu")
+    return algorithm_class(algorithm).load(model_path, device="cpu")
 
 
 def evaluate_phase_model(
@@ -158,7 +158,7 @@ def evaluate_phase_model(
     )
 
     config = model.config
-    policy = load_policy(model)
+    policy = load_policy(model.algorithm, model.model_path)
     results = {
         part: run_backtest(
             policy,
@@ -192,7 +192,11 @@ def evaluate_phase_model(
             title,
         )
     if config.evaluation.seeds:
-        metrics[GATE_PART].update(seed_spread(model, market, storage, config.evaluation.seeds))
+        metrics[GATE_PART].update(
+            seed_spread(
+                model, market, storage, config.evaluation.seeds, metrics[GATE_PART]["sharpe"]
+            )
+        )
     gate = evaluate_gate(metrics[GATE_PART], config.gate)
     return PhaseEvaluation(
         phase=config.phase,
@@ -211,31 +215,36 @@ def evaluate_phase_model(
 
 
 def seed_spread(
-    model: PhaseModel, market: MarketData, storage: Path, seeds: list[int]
+    model: PhaseModel,
+    market: MarketData,
+    storage: Path,
+    seeds: list[int],
+    own_sharpe: float,
 ) -> dict[str, float]:
     """Train the phase again with each of ``seeds`` and measure the Sharpe spread on validation.
 
-    Returns the mean and standard deviation of the validation Sharpe over the phase's own seed
-    and ``seeds``, and their ratio ``seed_sharpe_variation`` (std / |mean|), so that a result
-    that only one lucky seed produces is visible.
+    ``own_sharpe`` is the validation Sharpe already measured for ``model``. Returns the mean and
+    standard deviation of the validation Sharpe over the phase's own seed and ``seeds``, and
+    their ratio ``seed_sharpe_variation`` (std / |mean|), so that a result that only one lucky
+    seed produces is visible.
     """
     import numpy as np
 
     from trader_env.evaluation import run_backtest
 
-    sharpes = []
-    for seed in [model.config.training.seed, *seeds]:
+    arrays = market.arrays(GATE_PART)  # type: ignore[arg-type]
+    sharpes = [own_sharpe]
+    for seed in seeds:
         if seed == model.config.training.seed:
-            candidate = model
-        else:
-            training = model.config.training.model_copy(update={"seed": seed})
-            config = model.config.model_copy(update={"training": training})
-            candidate = train_phase_model(
-                config, market, storage / "seed_runs", model.lineage["data_version"]
-            )
+            continue
+        training = model.config.training.model_copy(update={"seed": seed})
+        config = model.config.model_copy(update={"training": training})
+        candidate = train_phase_model(
+            config, market, storage / "seed_runs", model.lineage["data_version"]
+        )
         result = run_backtest(
-            load_policy(candidate),
-            market.arrays(GATE_PART),  # type: ignore[arg-type]
+            load_policy(candidate.algorithm, candidate.model_path),
+            arrays,
             model.config.env,
             session_timezone=market.splits.session_timezone,
         )
@@ -346,11 +355,10 @@ def champion_test_sharpe(record: ChampionRecord, market: MarketData) -> float | 
     """
     from trader_env.env import EnvConfig
     from trader_env.evaluation import run_backtest
-    from trader_env.training import algorithm_class
 
     if "env_config" not in record.lineage or "algorithm" not in record.lineage:
         return None
-    policy = algorithm_class(record.lineage["algorithm"]).load(record.model_path, device="cpu")
+    policy = load_policy(record.lineage["algorithm"], record.model_path)
     env_config = EnvConfig.model_validate(record.lineage["env_config"])
     try:
         result = run_backtest(
