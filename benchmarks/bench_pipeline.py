@@ -3,13 +3,16 @@
 (a) Wall time of the README's main job, ``.venv/bin/python -m pipelines --profile <profile>``,
     in a subprocess with a fresh storage root and DAGSTER_HOME (profile ``dev`` by default:
     ~10-15 min on 2 cores; ``--profile test`` checks the script in ~1 min).
-(b) A 4-symbol data run, raw_bars -> bars -> features -> regimes -> splits with their asset
-    checks, on a synthetic market of 4 symbols x ``--sessions`` x 390 one-minute bars, with
-    Dagster's multiprocess executor (the UI / CLI path: one fresh process per step, at most
-    ``MAX_CONCURRENT_STEPS`` at once) and in-process (``execute_in_process``, what ``python -m
-    pipelines`` and the tests use). The assets are not yet partitioned by symbol, so every step
-    handles all 4 symbols at once; per-symbol partitions would let the multiprocess executor
-    spread symbols over cores.
+(b) A 4-symbol partitioned data run, raw_bars -> bars -> features -> regimes (partitioned by
+    symbol) -> splits (all symbols) with their asset checks, on a synthetic market of 4 symbols x
+    ``--sessions`` x 390 one-minute bars, three ways:
+    - one run over the 4-symbol partition range with Dagster's multiprocess executor (the UI /
+      CLI path: one fresh process per step, at most ``MAX_CONCURRENT_STEPS`` at once);
+    - the same run in-process (``execute_in_process``, what ``python -m pipelines`` and the tests
+      use);
+    - per symbol, as a UI backfill runs it (``BackfillPolicy.multi_run(1)``): four one-symbol runs
+      of the partitioned assets, ``os.cpu_count()`` at a time in separate processes, then one run
+      of ``splits`` over all symbols.
 
     .venv/bin/python benchmarks/bench_pipeline.py [--profile dev] [--skip-main] [--skip-data]
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import multiprocessing
 import os
 import platform
 import shutil
@@ -28,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,7 +44,10 @@ if TYPE_CHECKING:
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "pipeline.md"
 DATA_ASSETS = ("raw_bars", "bars", "features", "regimes", "splits")
+PARTITIONED_ASSETS = DATA_ASSETS[:-1]
 BENCH_JOB = "bench_data_and_features"
+BENCH_PARTITIONED_JOB = "bench_partitioned_data"
+BENCH_SPLITS_JOB = "bench_splits"
 SYMBOLS = ["SYNA", "SYNB", "SYNC", "SYND"]
 BARS_PER_SESSION = 390
 #: Run config that keeps Dagster's console logger to warnings: the tables are the output.
@@ -95,16 +103,28 @@ def write_four_symbol_config(target: Path, sessions: int) -> Path:
 
 
 def bench_data_job() -> dg.JobDefinition:
-    """The data and feature assets (with their checks) as one job of the project's definitions.
+    """The data and feature assets with their checks as one job of the project's definitions.
 
-    Module level so that ``dg.reconstructable`` can rebuild it in every step process.
+    Module level and without arguments so that ``dg.reconstructable`` can rebuild it in every
+    step process.
     """
+    return bench_job(BENCH_JOB)
+
+
+def bench_job(name: str) -> dg.JobDefinition:
+    """A job of the project's definitions: the data and feature assets with their checks
+    (``BENCH_JOB``), only the symbol-partitioned ones, or only ``splits``."""
     import dagster as dg
 
     from pipelines.definitions import defs
 
-    job = dg.define_asset_job(BENCH_JOB, selection=dg.AssetSelection.assets(*DATA_ASSETS))
-    return dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def(BENCH_JOB)
+    selections = {
+        BENCH_JOB: DATA_ASSETS,
+        BENCH_PARTITIONED_JOB: PARTITIONED_ASSETS,
+        BENCH_SPLITS_JOB: DATA_ASSETS[-1:],
+    }
+    job = dg.define_asset_job(name, selection=dg.AssetSelection.assets(*selections[name]))
+    return dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def(name)
 
 
 def _step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
@@ -115,8 +135,14 @@ def _step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]
     }
 
 
+def _all_symbols_tags() -> dict[str, str]:
+    from pipelines.partitions import all_symbols_tags
+
+    return all_symbols_tags()
+
+
 def run_data_job(multiprocess: bool) -> tuple[float, bool, dict[str, float]]:
-    """Wall seconds, success and per-step seconds of one run of the data job.
+    """Wall seconds, success and per-step seconds of one run of the data job over all symbols.
 
     Expects TRADER_STORAGE_ROOT / TRADER_CONFIG_DIR / DAGSTER_HOME set for this process.
     """
@@ -126,20 +152,56 @@ def run_data_job(multiprocess: bool) -> tuple[float, bool, dict[str, float]]:
         start = time.perf_counter()
         if multiprocess:
             with dg.execute_job(
-                dg.reconstructable(bench_data_job), instance=instance, run_config=QUIET
+                dg.reconstructable(bench_data_job),
+                instance=instance,
+                run_config=QUIET,
+                tags=_all_symbols_tags(),
             ) as result:
                 success, run_id = result.success, result.run_id
         else:
             result = bench_data_job().execute_in_process(
-                run_config=QUIET, instance=instance, raise_on_error=False
+                run_config=QUIET, instance=instance, raise_on_error=False, tags=_all_symbols_tags()
             )
             success, run_id = result.success, result.run_id
         seconds = time.perf_counter() - start
         return seconds, success, _step_seconds(instance, run_id)
 
 
+def _one_symbol_run(symbol: str) -> tuple[bool, dict[str, float]]:
+    """One run of the partitioned data assets for ``symbol``, in this (worker) process."""
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        result = bench_job(BENCH_PARTITIONED_JOB).execute_in_process(
+            run_config=QUIET, instance=instance, raise_on_error=False, partition_key=symbol
+        )
+        steps = _step_seconds(instance, result.run_id)
+    return result.success, {f"{step}[{symbol}]": seconds for step, seconds in steps.items()}
+
+
+def run_per_symbol() -> tuple[float, bool, dict[str, float]]:
+    """Wall seconds, success and step seconds of four one-symbol runs (``os.cpu_count()`` at a
+    time, each in its own process, as the run queue of a UI backfill) and one ``splits`` run."""
+    import dagster as dg
+
+    start = time.perf_counter()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=context) as pool:
+        outcomes = list(pool.map(_one_symbol_run, SYMBOLS))
+    steps: dict[str, float] = {}
+    for _, symbol_steps in outcomes:
+        steps.update(symbol_steps)
+    with dg.DagsterInstance.get() as instance:
+        result = bench_job(BENCH_SPLITS_JOB).execute_in_process(
+            run_config=QUIET, instance=instance, raise_on_error=False
+        )
+        steps.update(_step_seconds(instance, result.run_id))
+    success = result.success and all(ok for ok, _ in outcomes)
+    return time.perf_counter() - start, success, steps
+
+
 def data_runs(sessions: int, repeats: int) -> list[tuple[str, float, bool, dict[str, float]]]:
-    """Runs of the data job with both executors, alternating, in one temporary storage root.
+    """Runs of the data job in the three ways, alternating, in one temporary storage root.
 
     Every run recomputes every step (nothing is skipped when outputs exist), so sharing the
     storage root between runs does not change what is measured.
@@ -157,6 +219,8 @@ def data_runs(sessions: int, repeats: int) -> list[tuple[str, float, bool, dict[
             for mode, multiprocess in (("multiprocess", True), ("in-process", False)):
                 seconds, success, steps = run_data_job(multiprocess)
                 runs.append((mode, seconds, success, steps))
+            seconds, success, steps = run_per_symbol()
+            runs.append(("per-symbol runs", seconds, success, steps))
     return runs
 
 
@@ -189,10 +253,13 @@ def render(
         lines += [
             f"Data run: {' -> '.join(DATA_ASSETS)} plus their asset checks, synthetic market "
             f"{len(SYMBOLS)} symbols x {sessions} sessions x {BARS_PER_SESSION} bars "
-            f"= {n_bars:,} bars, unpartitioned (symbol partitions pending). Multiprocess: one "
-            f"process per step, max_concurrent={MAX_CONCURRENT_STEPS}.",
+            f"= {n_bars:,} bars; {', '.join(PARTITIONED_ASSETS)} partitioned by symbol. "
+            f"Multiprocess: one run over the 4-symbol partition range, one process per step, "
+            f"max_concurrent={MAX_CONCURRENT_STEPS}. In-process: the same run in one process. "
+            f"Per-symbol runs: one in-process run per symbol, {os.cpu_count()} at a time in "
+            "separate processes (what a UI backfill does), then `splits` over all symbols.",
             "",
-            "| executor | wall time | success | sum of step times | slowest step |",
+            "| execution | wall time | success | sum of step times | slowest step |",
             "|---|---|---|---|---|",
         ]
         for mode, seconds, success, steps in runs:
@@ -202,18 +269,17 @@ def render(
                 f"{slowest[0]} ({slowest[1]:.1f} s) |"
             )
         walls = {mode: seconds for mode, seconds, _, _ in runs}
-        n_steps = max(len(steps) for _, _, _, steps in runs)
-        extra = walls["multiprocess"] - walls["in-process"]
+        fastest = min(walls, key=walls.__getitem__)
         lines += [
             "",
-            f"Multiprocess takes {extra:.1f} s longer for {n_steps} steps: about "
-            f"{extra * MAX_CONCURRENT_STEPS / n_steps:.1f} s of overhead per step process (a "
-            "fresh Python process importing Dagster and the definitions, plus log capture) "
-            "against the step times below; this unpartitioned data run is faster "
-            f"{'in-process' if extra > 0 else 'with the multiprocess executor'}.",
+            f"Fastest here: {fastest} ({walls[fastest]:.1f} s). The multiprocess executor pays "
+            "a fresh Python process per step (importing Dagster, torch and the definitions, "
+            "plus log capture), several seconds each against step times of a fraction of a "
+            "second at this size; it pays off when steps are long (training) or when cores "
+            "outnumber the per-step overhead.",
         ]
-        lines += ["", "Step times (s) of the last run of each executor:", ""]
-        last = {mode: steps for mode, _, _, steps in runs}
+        lines += ["", "Step times (s) of the last ranged run of each executor:", ""]
+        last = {mode: steps for mode, _, _, steps in runs if mode != "per-symbol runs"}
         keys = sorted({key for steps in last.values() for key in steps})
         lines += ["| step | " + " | ".join(last) + " |", "|---" * (len(last) + 1) + "|"]
         for key in keys:

@@ -82,7 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     home = ensure_dagster_home()
     import dagster as dg
 
-    from pipelines.definitions import defs
+    from trader_env.yaml_config import ConfigError
+
+    try:
+        from pipelines.definitions import defs
+    except ConfigError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 1
+    from pipelines.partitions import all_symbols_tags
     from pipelines.phases import gates_enforced
     from pipelines.summary import PhaseStatus, render_summary
     from trader_env.config import PHASES
@@ -92,10 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Running job {args.job!r} (profile {profile}, DAGSTER_HOME {home})", flush=True)
     started = time.perf_counter()
     with dg.DagsterInstance.get() as instance:
-        result = (
-            defs.resolve_job_def(args.job)
-            .with_logger_defs(loggers)
-            .execute_in_process(run_config=LOGGING, instance=instance, raise_on_error=False)
+        job = defs.resolve_job_def(args.job)
+        # Jobs with the symbol-partitioned data assets run over every symbol at once.
+        tags = all_symbols_tags() if job.partitions_def is not None else None
+        result = job.with_logger_defs(loggers).execute_in_process(
+            run_config=LOGGING, instance=instance, raise_on_error=False, tags=tags
         )
         failures = _real_failures(result)
         champion = None

@@ -7,6 +7,7 @@ import dagster as dg
 import polars as pl
 
 from pipelines.metadata import plain_metadata, table
+from pipelines.partitions import BACKFILL_POLICY, SYMBOLS, partitioned_output
 from trader_env.features import (
     PARTS,
     Splits,
@@ -20,7 +21,6 @@ from trader_env.features import (
     make_splits,
     regime_distribution,
 )
-from trader_env.lineage import frame_fingerprint
 from trader_env.sessions import with_sessions
 
 GROUP = "features"
@@ -30,9 +30,11 @@ LOOKAHEAD_CUTS = 3
 
 @dg.asset(
     group_name=GROUP,
-    code_version="1",
+    code_version="2",
+    partitions_def=SYMBOLS,
+    backfill_policy=BACKFILL_POLICY,
     description="Causal market features per bar (polars, per symbol and session); warm-up rows "
-    "without full windows dropped and counted.",
+    "without full windows dropped and counted. One partition per symbol.",
 )
 def features(context: dg.AssetExecutionContext, bars: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     frame, report = compute_features_with_report(bars, load_features_config())
@@ -44,22 +46,22 @@ def features(context: dg.AssetExecutionContext, bars: pl.DataFrame) -> dg.Output
             "nan_counts": dg.MetadataValue.json(
                 frame.select(pl.col(names).is_nan().sum()).row(0, named=True)
             ),
-            "data_version": frame_fingerprint(frame),
             "preview": table(frame),
         }
     )
     context.log.info(
         f"{len(names)} features, {frame.height} rows, {report.rows_dropped} warm-up rows dropped"
     )
-    return dg.Output(
-        frame, data_version=dg.DataVersion(metadata["data_version"]), metadata=metadata
-    )
+    return partitioned_output(context, frame, metadata)
 
 
 @dg.asset(
     group_name=GROUP,
-    code_version="1",
-    description="Market regime of every bar (volatility x trend, causal), with its numeric inputs.",
+    code_version="2",
+    partitions_def=SYMBOLS,
+    backfill_policy=BACKFILL_POLICY,
+    description="Market regime of every bar (volatility x trend, causal), with its numeric inputs. "
+    "One partition per symbol.",
 )
 def regimes(context: dg.AssetExecutionContext, bars: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     frame, report = compute_regimes_with_report(bars, load_features_config())
@@ -69,13 +71,10 @@ def regimes(context: dg.AssetExecutionContext, bars: pl.DataFrame) -> dg.Output[
         {
             "dagster/row_count": frame.height,
             "regime_distribution": table(distribution, limit=100),
-            "data_version": frame_fingerprint(frame),
         }
     )
     context.log.info(f"regimes for {frame.height} bars")
-    return dg.Output(
-        frame, data_version=dg.DataVersion(metadata["data_version"]), metadata=metadata
-    )
+    return partitioned_output(context, frame, metadata)
 
 
 @dg.asset(
@@ -131,6 +130,7 @@ def _lookahead_check(bars: pl.DataFrame, compute) -> dg.AssetCheckResult:
 
 @dg.asset_check(
     asset=features,
+    partitions_def=SYMBOLS,
     blocking=True,
     additional_ins={"bars": dg.AssetIn()},
     description="Recompute on bars truncated at random cut points: every value at or before a "
@@ -143,6 +143,7 @@ def features_no_lookahead(bars: pl.DataFrame) -> dg.AssetCheckResult:
 
 @dg.asset_check(
     asset=regimes,
+    partitions_def=SYMBOLS,
     blocking=True,
     additional_ins={"bars": dg.AssetIn()},
     description="Recompute regimes on truncated bars (annualisation pinned): values at or before "
@@ -156,7 +157,12 @@ def regimes_no_lookahead(bars: pl.DataFrame) -> dg.AssetCheckResult:
     return _lookahead_check(bars, lambda b: compute_regimes(b, pinned))
 
 
-@dg.asset_check(asset=features, blocking=True, description="Every feature finite after warm-up.")
+@dg.asset_check(
+    asset=features,
+    partitions_def=SYMBOLS,
+    blocking=True,
+    description="Every feature finite after warm-up.",
+)
 def features_finite(features: pl.DataFrame) -> dg.AssetCheckResult:
     numeric = [name for name, dtype in features.schema.items() if dtype.is_float()]
     bad = features.select((~pl.col(numeric).is_finite()).sum()).row(0, named=True)

@@ -11,15 +11,17 @@ import dagster as dg
 import polars as pl
 
 from pipelines.metadata import plain_metadata, table
+from pipelines.partitions import BACKFILL_POLICY, SYMBOLS, partitioned_output
 from trader_env.contracts import BARS_SCHEMA
 from trader_env.data import (
     DataValidationError,
     RawBars,
     load_data_config,
+    merge_raw,
     read_raw_bars,
+    split_by_symbol,
     validate_bars,
 )
-from trader_env.lineage import frame_fingerprint
 from trader_env.yaml_config import ConfigError
 
 GROUP = "market_data"
@@ -66,14 +68,18 @@ def _refuse(exc: Exception) -> dg.Failure:
 
 @dg.asset(
     group_name=GROUP,
-    code_version="1",
+    code_version="2",
+    partitions_def=SYMBOLS,
+    backfill_policy=BACKFILL_POLICY,
     retry_policy=dg.RetryPolicy(max_retries=2, delay=1),
     description="Bars exactly as read from the configured source, with the file and line each "
-    "row came from and the notes of the read (quirks handled). Nothing is repaired here.",
+    "row came from and the notes of the read (quirks handled), one partition per symbol. "
+    "Nothing is repaired here.",
 )
-def raw_bars(context: dg.AssetExecutionContext, config: RawBarsConfig) -> RawBars:
+def raw_bars(context: dg.AssetExecutionContext, config: RawBarsConfig) -> dict[str, RawBars]:
+    symbols = list(context.partition_keys)
     try:
-        data_config = load_data_config(overrides=config.overrides())
+        data_config = load_data_config(overrides={**config.overrides(), "symbols": symbols})
         raw = read_raw_bars(data_config)
     except (DataValidationError, ConfigError) as exc:
         raise _refuse(exc) from None
@@ -81,6 +87,7 @@ def raw_bars(context: dg.AssetExecutionContext, config: RawBarsConfig) -> RawBar
     context.add_output_metadata(
         {
             "source": data_config.source,
+            "symbols": ", ".join(symbols),
             "rows": frame.height,
             "files": dg.MetadataValue.json(list(raw.files)),
             "rows_per_file": dg.MetadataValue.json(dict(raw.rows_per_file)),
@@ -88,30 +95,36 @@ def raw_bars(context: dg.AssetExecutionContext, config: RawBarsConfig) -> RawBar
             "preview": table(frame),
         }
     )
-    return raw
+    return split_by_symbol(raw, symbols)
 
 
 @dg.asset(
     group_name=GROUP,
-    code_version="1",
+    code_version="2",
+    partitions_def=SYMBOLS,
+    backfill_policy=BACKFILL_POLICY,
     description="Validated bars in the DESIGN section 3 schema: sorted, unique, sane prices; every "
-    "repair counted in the metadata.",
+    "repair counted in the metadata. One partition per symbol, data version = content hash.",
 )
-def bars(context: dg.AssetExecutionContext, raw_bars: RawBars) -> dg.Output[pl.DataFrame]:
+def bars(
+    context: dg.AssetExecutionContext, raw_bars: dict[str, RawBars]
+) -> dg.Output[pl.DataFrame]:
+    raw = merge_raw([raw_bars[symbol] for symbol in context.partition_keys])
     try:
-        validated, report = validate_bars(raw_bars, load_data_config().session_timezone)
+        validated, report = validate_bars(raw, load_data_config().session_timezone)
     except DataValidationError as exc:
         raise _refuse(exc) from None
-    version = frame_fingerprint(validated)
     metadata = plain_metadata(report.to_metadata())
-    metadata.update({"data_version": version, "dagster/row_count": validated.height})
-    metadata["preview"] = table(validated)
-    context.log.info(f"{validated.height} bars, data version {version}")
-    return dg.Output(validated, data_version=dg.DataVersion(version), metadata=metadata)
+    metadata.update({"dagster/row_count": validated.height, "preview": table(validated)})
+    context.log.info(f"{validated.height} bars of {', '.join(context.partition_keys)}")
+    return partitioned_output(context, validated, metadata)
 
 
 @dg.asset_check(
-    asset=bars, blocking=True, description="Columns and dtypes are exactly the contract's."
+    asset=bars,
+    partitions_def=SYMBOLS,
+    blocking=True,
+    description="Columns and dtypes are exactly the contract's.",
 )
 def bars_schema(bars: pl.DataFrame) -> dg.AssetCheckResult:
     expected = {name: str(dtype) for name, dtype in BARS_SCHEMA.items()}
@@ -125,7 +138,12 @@ def bars_schema(bars: pl.DataFrame) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset=bars, blocking=True, description="Sorted by (symbol, ts) with no duplicates.")
+@dg.asset_check(
+    asset=bars,
+    partitions_def=SYMBOLS,
+    blocking=True,
+    description="Sorted by (symbol, ts) with no duplicates.",
+)
 def bars_ordering(bars: pl.DataFrame) -> dg.AssetCheckResult:
     keys = bars.select("symbol", "ts")
     in_order = keys.equals(keys.sort("symbol", "ts"))
@@ -138,6 +156,7 @@ def bars_ordering(bars: pl.DataFrame) -> dg.AssetCheckResult:
 
 @dg.asset_check(
     asset=bars,
+    partitions_def=SYMBOLS,
     blocking=True,
     description="Prices finite and > 0, low <= min(open, close) <= max(open, close) <= high, "
     "volume finite and >= 0.",

@@ -18,7 +18,7 @@ from trader_env.config import PHASES, load_phase_config
 from trader_env.dataset import MarketData
 from trader_env.evaluation.gates import GateResult
 from trader_env.features import Splits
-from trader_env.lineage import frame_fingerprint
+from trader_env.lineage import frame_fingerprint, versions_by_symbol
 from trader_env.paths import storage_root
 from trader_env.workflow import (
     GATE_PART,
@@ -127,7 +127,13 @@ def _build_model_asset(phase: int) -> dg.AssetsDefinition:
             f"phase {phase}: {model.timesteps} timesteps in {model.wall_time_s:.1f} s "
             f"({model.fps:.0f} fps) on {model.device}; {model.warm_start_note}"
         )
-        return dg.Output(model, metadata=_model_metadata(model))
+        metadata = _model_metadata(model)
+        bars: pl.DataFrame = inputs["bars"]
+        # Per symbol: matches the `content_hash` of each `bars` partition it was trained on.
+        metadata["bars_content_hashes"] = dg.MetadataValue.json(
+            versions_by_symbol(bars, bars["symbol"].unique().sort().to_list())
+        )
+        return dg.Output(model, metadata=metadata)
 
     return _model
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines.jobs import full_pipeline
+from pipelines.partitions import all_symbols_tags
 from trader_env.data import load_data_config
 from trader_env.data.files import CSV_SUFFIXES, PARQUET_SUFFIXES
 from trader_env.yaml_config import ConfigError
@@ -102,9 +103,9 @@ def files_run_config(folder: Path) -> dict:
     target=full_pipeline,
     minimum_interval_seconds=INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Runs full_pipeline on the files source when CSV / Parquet files in the drop "
-    "folder (data.yaml files.path, default data/raw) are added or rewritten. Removed files are "
-    "forgotten without a run. Files are validated by the run, not by the sensor.",
+    description="Runs full_pipeline over every symbol on the files source when CSV / Parquet "
+    "files in the drop folder (data.yaml files.path, default data/raw) are added or rewritten. "
+    "Removed files are forgotten without a run. Files are validated by the run, not by the sensor.",
 )
 def new_market_files(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     try:
@@ -139,6 +140,7 @@ def new_market_files(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         run_key=run_key_for(changed),
         run_config=files_run_config(folder),
         tags={
+            **all_symbols_tags(),
             "trigger": "new_market_files",
             "market_files/folder": str(folder),
             "market_files/changed": shown,

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 import subprocess
+from collections.abc import Iterable
 from typing import Any
 
 import polars as pl
@@ -28,6 +29,17 @@ def frame_fingerprint(frame: pl.DataFrame) -> str:
         else:
             digest.update(series.to_physical().to_numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+def versions_by_symbol(frame: pl.DataFrame, symbols: Iterable[str]) -> dict[str, str]:
+    """:func:`frame_fingerprint` of each symbol's rows: the data version of each partition.
+
+    A symbol's version depends on its own rows only, so refreshing one symbol leaves the others'
+    versions (and everything computed from them alone) unchanged.
+    """
+    return {
+        symbol: frame_fingerprint(frame.filter(pl.col("symbol") == symbol)) for symbol in symbols
+    }
 
 
 def config_fingerprint(config: Any) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +12,24 @@ import pytest
 
 from pipelines.champion import OptionalInputManager
 from pipelines.io_manager import ParquetIOManager
+
+
+def _load_definitions_with_test_profile() -> None:
+    """Import the definitions once under the ``test`` profile: the symbol partitions are read
+    from data.yaml when the definitions load (SYNA and SYNB in that profile), and the tests
+    materialize that small market. The process environment is left as it was."""
+    previous = os.environ.get("TRADER_PROFILE")
+    os.environ["TRADER_PROFILE"] = "test"
+    try:
+        importlib.import_module("pipelines.definitions")
+    finally:
+        if previous is None:
+            del os.environ["TRADER_PROFILE"]
+        else:
+            os.environ["TRADER_PROFILE"] = previous
+
+
+_load_definitions_with_test_profile()
 
 
 @pytest.fixture

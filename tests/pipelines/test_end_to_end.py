@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from pipelines.definitions import defs
+from pipelines.partitions import all_symbols_tags
 from trader_env.paths import PROJECT_ROOT
 
 PASSING = [{"metric": "n_days", "op": ">=", "threshold": 1}]
@@ -45,7 +46,9 @@ def test_failing_gate_blocks_downstream_and_champion_promotes_last_pass(
     gated_config, storage, resources, instance
 ) -> None:
     job = defs.resolve_job_def("full_pipeline")
-    result = job.execute_in_process(instance=instance, resources=resources, raise_on_error=False)
+    result = job.execute_in_process(
+        instance=instance, resources=resources, raise_on_error=False, tags=all_symbols_tags()
+    )
 
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["phase0_gate"] and checks["phase1_gate"], "passing gates"
@@ -81,13 +84,20 @@ def test_failing_gate_blocks_downstream_and_champion_promotes_last_pass(
     metadata = result.asset_materializations_for_node("phase2_model")[0].metadata
     for key in ("data_version", "config_hash", "code_version", "seed", "device", "fps"):
         assert key in metadata, key
+    # Lineage: the model names the content of every bars partition it trained on.
+    partitions = {
+        event.partition: event.metadata["content_hash"].value
+        for event in result.asset_materializations_for_node("bars")
+    }
+    assert set(partitions) == {"SYNA", "SYNB"}
+    assert metadata["bars_content_hashes"].value == partitions
 
 
 def test_recurrent_ppo_phases_train_and_block(tmp_path, monkeypatch, storage, resources, instance):
     lstm = {"name": "RecurrentPPO", "policy": "MlpLstmPolicy"}
     monkeypatch.setenv("TRADER_CONFIG_DIR", str(_config_dir(tmp_path, 1, algorithm=lstm)))
     result = defs.resolve_job_def("full_pipeline").execute_in_process(
-        instance=instance, resources=resources, raise_on_error=False
+        instance=instance, resources=resources, raise_on_error=False, tags=all_symbols_tags()
     )
     for phase in (0, 1):
         model = result.output_for_node(f"phase{phase}_model")

@@ -77,9 +77,24 @@ def test_bad_data_exits_one_and_names_the_file_and_line(tmp_path: Path) -> None:
     config_dir = _copy_configs(tmp_path / "config")
     _edit(
         config_dir / "data.yaml",
-        lambda d: d["profiles"]["test"].update(source="files", files={"path": str(raw)}),
+        lambda d: d["profiles"]["test"].update(
+            source="files", symbols=["XYZ"], files={"path": str(raw)}
+        ),
     )
     result = _run(tmp_path, config_dir)
     assert result.returncode == 1
     assert "XYZ.csv" in result.stderr and "line 3" in result.stderr, result.stderr
     assert "phase 0: NOT RUN" in result.stdout
+
+
+def test_files_source_without_symbols_is_a_config_error_not_a_traceback(tmp_path: Path) -> None:
+    config_dir = _copy_configs(tmp_path / "config")
+    _edit(
+        config_dir / "data.yaml",
+        lambda d: d["profiles"]["test"].update(source="files", files={"path": str(tmp_path)}),
+    )
+    result = _run(tmp_path, config_dir)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr, result.stderr
+    assert str(config_dir / "data.yaml") in result.stderr
+    assert "'symbols' must list the symbols" in result.stderr

@@ -126,12 +126,8 @@ def test_unreadable_cursor_starts_over_instead_of_crashing(instance, drop_folder
     assert len(result.run_requests) == 1
 
 
-def test_requested_run_fails_on_a_malformed_file_with_file_and_line(
-    instance, resources, drop_folder
-) -> None:
-    (drop_folder / "ABC.csv").write_text(GOOD_CSV.replace("100.6", "-3"))
-    request = _tick(instance).run_requests[0]
-    result = dg.materialize(
+def _run_request(instance, resources, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
         DATA_ASSETS,
         instance=instance,
         resources=resources,
@@ -139,9 +135,41 @@ def test_requested_run_fails_on_a_malformed_file_with_file_and_line(
         tags=request.tags,
         raise_on_error=False,
     )
+
+
+def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     assert not result.success
-    message = result.get_step_failure_events()[0].step_failure_data.error.message
-    assert "ABC.csv" in message and "line 3" in message and "'Close'" in message
+    return result.get_step_failure_events()[0].step_failure_data.error.message
+
+
+def test_requested_run_covers_every_symbol_partition(instance, resources, drop_folder) -> None:
+    for symbol in ("SYNA", "SYNB"):
+        (drop_folder / f"{symbol}.csv").write_text(GOOD_CSV)
+    request = _tick(instance).run_requests[0]
+    assert request.tags["dagster/asset_partition_range_start"] == "SYNA"
+    assert request.tags["dagster/asset_partition_range_end"] == "SYNB"
+    result = _run_request(instance, resources, request)
+    assert result.success
+    materialized = {e.partition for e in result.asset_materializations_for_node("bars")}
+    assert materialized == {"SYNA", "SYNB"}
+
+
+def test_requested_run_fails_on_a_malformed_file_with_file_and_line(
+    instance, resources, drop_folder
+) -> None:
+    (drop_folder / "SYNA.csv").write_text(GOOD_CSV)
+    (drop_folder / "SYNB.csv").write_text(GOOD_CSV.replace("100.6", "-3"))
+    message = _failure_message(_run_request(instance, resources, _tick(instance).run_requests[0]))
+    assert "SYNB.csv" in message and "line 3" in message and "'Close'" in message
+
+
+def test_a_file_of_an_unknown_symbol_fails_naming_symbols_and_fix(
+    instance, resources, drop_folder
+) -> None:
+    (drop_folder / "ABC.csv").write_text(GOOD_CSV)
+    message = _failure_message(_run_request(instance, resources, _tick(instance).run_requests[0]))
+    assert "ABC.csv" in message and "['SYNA', 'SYNB']" in message and "['ABC']" in message
+    assert "data.yaml 'symbols'" in message
 
 
 def test_nightly_schedule_requests_nightly_retrain_at_two() -> None:
@@ -156,6 +184,9 @@ def test_nightly_schedule_requests_nightly_retrain_at_two() -> None:
         data = schedule.evaluate_tick(context)
     assert data.skip_message is None
     assert len(data.run_requests) == 1
+    tags = data.run_requests[0].tags
+    assert tags["dagster/asset_partition_range_start"] == "SYNA", "one run over every symbol"
+    assert tags["dagster/asset_partition_range_end"] == "SYNB"
 
 
 def _tiny_job(name: str, fail: bool = False) -> dg.JobDefinition:

@@ -27,6 +27,7 @@ import psutil
 import pytest
 import yaml
 
+from pipelines.partitions import all_symbols_tags
 from trader_env.config import PHASES
 from trader_env.paths import PROJECT_ROOT, config_dir
 
@@ -252,7 +253,7 @@ def test_graphql_launch_materializes_market_data(dagster_dev) -> None:
     from dagster_graphql import DagsterGraphQLClient
 
     client = DagsterGraphQLClient("127.0.0.1", port_number=dagster_dev.port)
-    run_id = client.submit_job_execution("market_data")
+    run_id = client.submit_job_execution("market_data", tags=all_symbols_tags())
     finished = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
     status: list[DagsterRunStatus] = []
 
@@ -262,6 +263,9 @@ def test_graphql_launch_materializes_market_data(dagster_dev) -> None:
 
     _wait_until(done, RUN_TIMEOUT_S, f"run {run_id}", dagster_dev)
     assert status[-1] == DagsterRunStatus.SUCCESS, dagster_dev.log_tail()
-    stored = pl.read_parquet(dagster_dev.storage / "assets" / "bars.parquet")
+    stored = pl.concat(
+        pl.read_parquet(dagster_dev.storage / "assets" / "bars" / f"{symbol}.parquet")
+        for symbol in ("SYNA", "SYNB")
+    )
     assert stored.height == TEST_PROFILE_BARS
     assert stored["symbol"].unique().sort().to_list() == ["SYNA", "SYNB"]

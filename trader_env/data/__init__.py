@@ -8,7 +8,7 @@ their provenance; :func:`validate_bars` turns them into the data contract
 from trader_env.data.config import DataConfig, load_data_config
 from trader_env.data.errors import DataValidationError
 from trader_env.data.loader import load_bars, load_bars_with_report, read_raw_bars
-from trader_env.data.raw import RawBars
+from trader_env.data.raw import RawBars, merge_raw, split_by_symbol
 from trader_env.data.report import ValidationReport
 from trader_env.data.synthetic import SyntheticMarket, generate_synthetic_market
 from trader_env.data.validation import validate_bars
@@ -23,6 +23,8 @@ __all__ = [
     "load_bars",
     "load_bars_with_report",
     "load_data_config",
+    "merge_raw",
     "read_raw_bars",
+    "split_by_symbol",
     "validate_bars",
 ]

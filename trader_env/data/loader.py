@@ -34,7 +34,9 @@ def _keep_configured_symbols(raw: RawBars, symbols: list[str]) -> RawBars:
     if absent:
         where = ", ".join(raw.files[:3]) + (" ..." if len(raw.files) > 3 else "")
         raise DataValidationError(
-            f"no bars for symbol(s) {absent} listed in data.symbols (symbols found: {found})",
+            f"no bars for symbol(s) {absent} requested (data.yaml 'symbols', the pipeline's "
+            f"partitions); the data holds {found}: add bars for {absent} or list the data's "
+            "symbols in data.yaml 'symbols'",
             where,
         )
     left_out = [symbol for symbol in found if symbol not in symbols]

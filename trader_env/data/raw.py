@@ -51,11 +51,64 @@ def frame_to_raw(frame: pl.DataFrame, source: str, label: str) -> RawBars:
     if "source_line" not in frame.columns:
         provenance.append(pl.int_range(2, pl.len() + 2, dtype=pl.Int64).alias("source_line"))
     frame = frame.with_columns(provenance)
-    counts = frame.group_by("source_file", maintain_order=True).len()
-    rows_per_file = dict(zip(counts["source_file"], counts["len"], strict=True))
+    rows_per_file = _rows_per_file(frame)
     return RawBars(
         source=source,
         frame=frame,
         files=tuple(rows_per_file),
         rows_per_file=rows_per_file,
+    )
+
+
+def _rows_per_file(frame: pl.DataFrame) -> dict[str, int]:
+    counts = frame.group_by("source_file", maintain_order=True).len()
+    return dict(zip(counts["source_file"], counts["len"], strict=True))
+
+
+def split_by_symbol(raw: RawBars, symbols: list[str]) -> dict[str, RawBars]:
+    """One :class:`RawBars` per symbol (a Dagster partition each), in the order of ``symbols``.
+
+    Every row must belong to one of ``symbols`` (:func:`~trader_env.data.read_raw_bars` keeps
+    only the configured ones): a row left over would be data silently lost, so it raises
+    ``ValueError``. Notes are shared; files and column spellings are narrowed to the symbol's.
+    """
+    parts = {}
+    for symbol in symbols:
+        frame = raw.frame.filter(pl.col("symbol") == symbol)
+        rows_per_file = _rows_per_file(frame)
+        parts[symbol] = RawBars(
+            source=raw.source,
+            frame=frame,
+            files=tuple(rows_per_file),
+            rows_per_file=rows_per_file,
+            notes=raw.notes,
+            columns={file: raw.columns[file] for file in rows_per_file if file in raw.columns},
+        )
+    assigned = sum(part.frame.height for part in parts.values())
+    if assigned != raw.frame.height:
+        raise ValueError(
+            f"{raw.frame.height - assigned} raw rows belong to none of the symbols {symbols}"
+        )
+    return parts
+
+
+def merge_raw(parts: list[RawBars]) -> RawBars:
+    """The inverse of :func:`split_by_symbol`: one :class:`RawBars` holding every part's rows.
+
+    Notes are de-duplicated in order (split parts share them); row counts per file add up.
+    """
+    if not parts:
+        raise ValueError("merge_raw needs at least one part")
+    frame = pl.concat([part.frame for part in parts], how="vertical")
+    columns: dict[str, dict[str, str]] = {}
+    for part in parts:
+        columns.update(part.columns)
+    rows_per_file = _rows_per_file(frame)
+    return RawBars(
+        source=parts[0].source,
+        frame=frame,
+        files=tuple(rows_per_file),
+        rows_per_file=rows_per_file,
+        notes=tuple(dict.fromkeys(note for part in parts for note in part.notes)),
+        columns=columns,
     )

@@ -1,0 +1,83 @@
+"""Symbols as a static partition dimension of the data assets (``raw_bars`` .. ``regimes``).
+
+The keys are ``data.yaml``'s ``symbols`` (or the source's own symbols when that list is empty),
+read when the definitions load, so they follow ``$TRADER_PROFILE`` like every other config.
+Everything downstream of ``regimes`` is unpartitioned and reads every symbol.
+
+A run over several symbols is one run over a partition range (the tags below): what the main
+command, the nightly schedule and the new-files sensor launch. A backfill from the UI instead
+launches one run per symbol (``BACKFILL_POLICY``), which the run queue executes in parallel.
+"""
+
+import warnings
+
+import dagster as dg
+import polars as pl
+
+from trader_env.data import load_data_config
+from trader_env.lineage import frame_fingerprint, versions_by_symbol
+from trader_env.paths import config_dir
+from trader_env.yaml_config import ConfigError
+
+# Partitioned asset checks are a Dagster preview: without them a check on a one-symbol run would
+# load every symbol's stored partition. Tests cover both one-symbol and all-symbol runs.
+warnings.filterwarnings(
+    "ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning
+)
+
+#: UI backfills of the data assets: one run per symbol, so symbols are processed in parallel
+#: and a bad file of one symbol fails only that symbol's run.
+BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def configured_symbols() -> list[str]:
+    """The partition keys: ``data.yaml`` symbols, or the source's own when none are listed.
+
+    Raises :class:`~trader_env.yaml_config.ConfigError` naming the file when the data config is
+    invalid, and when the ``files`` source has neither a fixed symbol nor a ``symbols`` list (its
+    symbols are only known once files are read, and partitions must exist before any run).
+    """
+    config = load_data_config()
+    if not config.symbols:
+        raise ConfigError(
+            f"{config_dir() / 'data.yaml'}: key 'symbols' must list the symbols to partition the "
+            f"data by when source '{config.source}' has no fixed symbol (files.symbol is null), "
+            "e.g. symbols: [SPY, QQQ]"
+        )
+    return list(config.symbols)
+
+
+SYMBOLS = dg.StaticPartitionsDefinition(configured_symbols())
+
+
+def all_symbols_tags() -> dict[str, str]:
+    """Run tags that make one run cover every symbol (a single-run partition range)."""
+    keys = SYMBOLS.get_partition_keys()
+    return {RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]}
+
+
+def partitioned_output(
+    context: dg.AssetExecutionContext, frame: pl.DataFrame, metadata: dict
+) -> dg.Output[pl.DataFrame]:
+    """The output of a symbol-partitioned frame, with data versions and content hashes.
+
+    Dagster gives every partition of one run the same data version, so the version is the
+    content hash of the run's rows: exactly the symbol's own hash in a one-symbol run, and in a
+    run over several symbols a hash that changes whenever any of them does (conservative: it never
+    hides a change). Each partition also gets ``content_hash``, the hash of its own rows alone,
+    and its own row count.
+    """
+    for symbol, version in versions_by_symbol(frame, context.partition_keys).items():
+        context.add_asset_metadata(
+            {
+                "content_hash": version,
+                "symbol_rows": frame.filter(pl.col("symbol") == symbol).height,
+            },
+            partition_key=symbol,
+        )
+    return dg.Output(
+        frame, data_version=dg.DataVersion(frame_fingerprint(frame)), metadata=metadata
+    )
