@@ -9,6 +9,7 @@ and the test checks that none of its processes survive.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -269,3 +270,66 @@ def test_graphql_launch_materializes_market_data(dagster_dev) -> None:
     )
     assert stored.height == TEST_PROFILE_BARS
     assert stored["symbol"].unique().sort().to_list() == ["SYNA", "SYNB"]
+
+
+def _graphql(server: DevServer, query: str, variables: dict) -> dict:
+    request = urllib.request.Request(
+        f"{server.url}/graphql",
+        data=json.dumps({"query": query, "variables": variables}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body = json.loads(response.read())
+    assert "errors" not in body, body
+    return body["data"]
+
+
+LAUNCH_BACKFILL = """
+mutation ($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}"""
+
+BACKFILL_RUNS = """
+query ($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    ... on PartitionBackfill {
+      status
+      runs(limit: 10) { runId status tags { key value } }
+    }
+  }
+}"""
+
+
+def test_ui_backfill_of_the_data_assets_runs_one_run_per_symbol(dagster_dev) -> None:
+    """What "Materialize all" on the data assets does in the UI: an asset backfill that the
+    daemon of ``dagster dev`` splits into one run per symbol (a one-key partition range each)."""
+    params = {
+        "partitionNames": ["SYNA", "SYNB"],
+        "assetSelection": [{"path": ["raw_bars"]}, {"path": ["bars"]}],
+        "title": "per-symbol data refresh",
+    }
+    launched = _graphql(dagster_dev, LAUNCH_BACKFILL, {"params": params})
+    result = launched["launchPartitionBackfill"]
+    assert result["__typename"] == "LaunchBackfillSuccess", result
+    backfill: dict = {}
+
+    def completed() -> bool:
+        data = _graphql(dagster_dev, BACKFILL_RUNS, {"id": result["backfillId"]})
+        backfill.update(data["partitionBackfillOrError"])
+        return backfill["status"] in {"COMPLETED", "COMPLETED_SUCCESS", "FAILED", "CANCELED"}
+
+    _wait_until(completed, RUN_TIMEOUT_S, "the backfill", dagster_dev)
+    assert backfill["status"].startswith("COMPLETED"), (backfill, dagster_dev.log_tail())
+    ranges = sorted(
+        (tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"])
+        for tags in ({t["key"]: t["value"] for t in run["tags"]} for run in backfill["runs"])
+    )
+    assert ranges == [("SYNA", "SYNA"), ("SYNB", "SYNB")], json.dumps(backfill["runs"])
+    assert all(run["status"] == "SUCCESS" for run in backfill["runs"]), backfill["runs"]
+    for symbol in ("SYNA", "SYNB"):
+        stored = pl.read_parquet(dagster_dev.storage / "assets" / "bars" / f"{symbol}.parquet")
+        assert stored["symbol"].unique().to_list() == [symbol]
