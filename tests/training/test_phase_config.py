@@ -197,7 +197,7 @@ def test_value_set_by_a_profile_section_is_attributed_to_it(config_copy: Path) -
         ),
         ({"algorithm": {"hyperparameters": {"lstm_hidden_size": 8}}}, "only used by RecurrentPPO"),
         ({"algorithm": {"policy": "MlpLstmPolicy"}}, "PPO trains a MlpPolicy"),
-        ({"algorithm": {"hyperparameters": {"batch_size": 4096}}}, "exceeds the rollout"),
+        ({"algorithm": {"hyperparameters": {"batch_size": 16384}}}, "exceeds the rollout"),
         ({"env_preset": "casino"}, "env_preset 'casino' is unknown"),
         ({"env": {"curriculum": {"enabled": False}}}, "env.curriculum.enabled is false"),
         ({"phase": 3}, "must configure phase 4"),

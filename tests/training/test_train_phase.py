@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 
 from trader_env.config import TRAINING_CHECK_METRICS
@@ -87,6 +88,26 @@ def test_warm_start_and_its_note_reach_the_result(phase_config, market, output_d
         warm_start_path=first.model_path,
     )
     assert not off.warm_started and "warm_start is false" in off.warm_start_note
+
+
+def test_warm_start_collects_rollouts_of_the_new_phases_shape(phase_config, market, output_dir):
+    # Phase 2's dev profile fine-tunes with more env copies and longer rollouts than phase 1
+    # trained with: the weights must carry over while the rollout shape follows the new config.
+    first = train_phase(phase_config(1), [market], output_dir / "phase1.zip")
+    config = phase_config(
+        2,
+        {
+            "training": {"n_envs": 4},
+            "algorithm": {"hyperparameters": {"n_steps": 128, "batch_size": 128}},
+        },
+    )
+    warm = train_phase(
+        config, [market], output_dir / "phase2.zip", warm_start_path=first.model_path
+    )
+    assert warm.warm_started
+    assert warm.timesteps == 4 * 128
+    model = PPO.load(warm.model_path, device="cpu")
+    assert (model.n_envs, model.n_steps, model.batch_size) == (4, 128, 128)
 
 
 def test_checkpoints_curriculum_and_tensorboard(phase_config, market, output_dir, tmp_path):
