@@ -1,7 +1,6 @@
 """The one ``Definitions`` object of the project: ``dagster dev -w workspace.yaml`` loads it."""
 
 import os
-import warnings
 
 import dagster as dg
 
@@ -9,9 +8,6 @@ from pipelines import champion, features, jobs, market_data, sensors
 from pipelines.io_manager import ParquetIOManager
 from pipelines.phases import build_phase_definitions
 from trader_env.paths import storage_root
-
-# Data versions on outputs are a beta API whose warning would repeat on every materialization.
-warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 #: Steps running at once under the multiprocess executor: training runs torch with one thread
 #: per process (training.torch_threads), so one step per core keeps threads x processes <= cores.

@@ -9,8 +9,6 @@ command, the nightly schedule and the new-files sensor launch. A backfill from t
 launches one run per symbol (``BACKFILL_POLICY``), which the run queue executes in parallel.
 """
 
-import warnings
-
 import dagster as dg
 import polars as pl
 
@@ -18,12 +16,6 @@ from trader_env.data import load_data_config
 from trader_env.lineage import frame_fingerprint, versions_by_symbol
 from trader_env.paths import config_dir
 from trader_env.yaml_config import ConfigError
-
-# Partitioned asset checks are a Dagster preview: without them a check on a one-symbol run would
-# load every symbol's stored partition. Tests cover both one-symbol and all-symbol runs.
-warnings.filterwarnings(
-    "ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning
-)
 
 #: UI backfills of the data assets: one run per symbol, so symbols are processed in parallel
 #: and a bad file of one symbol fails only that symbol's run.
