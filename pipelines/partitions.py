@@ -62,14 +62,13 @@ def partitioned_output(
     hides a change). Each partition also gets ``content_hash``, the hash of its own rows alone,
     and its own row count.
     """
-    for symbol, version in versions_by_symbol(frame, context.partition_keys).items():
+    hashes = versions_by_symbol(frame, context.partition_keys)
+    rows = dict(frame.group_by("symbol").len().iter_rows())
+    for symbol, content_hash in hashes.items():
         context.add_asset_metadata(
-            {
-                "content_hash": version,
-                "symbol_rows": frame.filter(pl.col("symbol") == symbol).height,
-            },
+            {"content_hash": content_hash, "symbol_rows": rows.get(symbol, 0)},
             partition_key=symbol,
         )
-    return dg.Output(
-        frame, data_version=dg.DataVersion(frame_fingerprint(frame)), metadata=metadata
-    )
+    # A one-symbol run's rows are that symbol's rows: its hash is the version, not hashed twice.
+    version = next(iter(hashes.values())) if len(hashes) == 1 else frame_fingerprint(frame)
+    return dg.Output(frame, data_version=dg.DataVersion(version), metadata=metadata)
