@@ -8,24 +8,53 @@ import polars as pl
 
 from pipelines.metadata import plain_metadata, table
 from pipelines.partitions import BACKFILL_POLICY, SYMBOLS, partitioned_output
+from trader_env.data import load_data_config
 from trader_env.features import (
     PARTS,
+    FeaturesConfig,
     Splits,
     check_no_lookahead,
     compute_features,
     compute_features_with_report,
     compute_regimes,
     compute_regimes_with_report,
-    infer_bar_frequency,
     load_features_config,
     make_splits,
+    market_profile,
     regime_distribution,
 )
-from trader_env.sessions import with_sessions
+from trader_env.yaml_config import ConfigError
 
 GROUP = "features"
 #: Truncation trials of the no-look-ahead checks; each recomputes the asset on shortened bars.
 LOOKAHEAD_CUTS = 3
+
+
+def features_config_for(bars: pl.DataFrame) -> FeaturesConfig:
+    """``features.yaml`` resolved for the market of ``bars``: ``data.yaml``'s ``market`` and
+    ``session_timezone``, or detected from the bars when null. A window too short for the
+    bar size is a ConfigError, raised as a Failure so the summary shows it."""
+    data = load_data_config()
+    try:
+        return load_features_config().resolve(
+            market_profile(bars, data.market, data.session_timezone)
+        )
+    except ConfigError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+
+
+def _market_metadata(config: FeaturesConfig) -> dict:
+    profile = config.market_profile
+    assert profile is not None  # resolved
+    return {
+        "market": profile.market,
+        "market_detected": profile.detected,
+        "market_evidence": profile.evidence,
+        "session_clock": profile.session_clock,
+        "bar_seconds": profile.bar_seconds,
+        "bars_per_session": profile.bars_per_session,
+        "bars_per_year": profile.bars_per_year,
+    }
 
 
 @dg.asset(
@@ -37,9 +66,10 @@ LOOKAHEAD_CUTS = 3
     "without full windows dropped and counted. One partition per symbol.",
 )
 def features(context: dg.AssetExecutionContext, bars: pl.DataFrame) -> dg.Output[pl.DataFrame]:
-    frame, report = compute_features_with_report(bars, load_features_config())
+    config = features_config_for(bars)
+    frame, report = compute_features_with_report(bars, config)
     names = report.feature_names
-    metadata = plain_metadata(report.model_dump())
+    metadata = plain_metadata({**_market_metadata(config), **report.model_dump()})
     metadata.update(
         {
             "dagster/row_count": frame.height,
@@ -64,9 +94,10 @@ def features(context: dg.AssetExecutionContext, bars: pl.DataFrame) -> dg.Output
     "One partition per symbol.",
 )
 def regimes(context: dg.AssetExecutionContext, bars: pl.DataFrame) -> dg.Output[pl.DataFrame]:
-    frame, report = compute_regimes_with_report(bars, load_features_config())
+    config = features_config_for(bars)
+    frame, report = compute_regimes_with_report(bars, config)
     distribution = regime_distribution(frame)
-    metadata = plain_metadata(report.model_dump())
+    metadata = plain_metadata({**_market_metadata(config), **report.model_dump()})
     metadata.update(
         {
             "dagster/row_count": frame.height,
@@ -79,14 +110,21 @@ def regimes(context: dg.AssetExecutionContext, bars: pl.DataFrame) -> dg.Output[
 
 @dg.asset(
     group_name=GROUP,
-    code_version="1",
+    code_version="2",
     description="Chronological train / validation / test parts with embargo gaps, optional "
-    "walk-forward folds, and normalisation statistics fitted on the training part only.",
+    "walk-forward folds, and normalisation statistics fitted on the training part only; "
+    "carries the market (type, session clock, bars per year) the data came from.",
 )
 def splits(
-    context: dg.AssetExecutionContext, features: pl.DataFrame, regimes: pl.DataFrame
+    context: dg.AssetExecutionContext,
+    bars: pl.DataFrame,
+    features: pl.DataFrame,
+    regimes: pl.DataFrame,
 ) -> dg.Output[Splits]:
-    result = make_splits(features, load_features_config(), regimes=regimes)
+    try:
+        result = make_splits(features, features_config_for(bars), regimes=regimes)
+    except ConfigError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     sizes = pl.DataFrame(
         [
             {
@@ -99,10 +137,13 @@ def splits(
             for name, part in result.parts.items()
         ]
     )
+    assert result.market is not None  # made from a resolved config
     metadata = {
+        **plain_metadata(result.market.model_dump(mode="json")),
         "method": result.method,
         "parts": table(sizes),
         "embargo_sessions": result.embargo_sessions,
+        "required_embargo_sessions": result.required_embargo_sessions,
         "folds": len(result.folds),
         "feature_names": dg.MetadataValue.json(list(result.feature_names)),
         "normalization": dg.MetadataValue.json(result.normalization.to_dict()),
@@ -137,7 +178,8 @@ def _lookahead_check(bars: pl.DataFrame, compute) -> dg.AssetCheckResult:
     "cut must be identical.",
 )
 def features_no_lookahead(bars: pl.DataFrame) -> dg.AssetCheckResult:
-    config = load_features_config()
+    # Resolved once on the full bars, so truncated bars use the same market and windows.
+    config = features_config_for(bars)
     return _lookahead_check(bars, lambda b: compute_features(b, config))
 
 
@@ -150,11 +192,10 @@ def features_no_lookahead(bars: pl.DataFrame) -> dg.AssetCheckResult:
     "each cut must be identical.",
 )
 def regimes_no_lookahead(bars: pl.DataFrame) -> dg.AssetCheckResult:
-    config = load_features_config()
-    # Annualisation derives bars per session from the data: pin it, as truncation changes it.
-    frequency = infer_bar_frequency(with_sessions(bars, config.session_timezone))
-    pinned = config.with_bars_per_session(frequency.bars_per_session)
-    return _lookahead_check(bars, lambda b: compute_regimes(b, pinned))
+    # Resolved once on the full bars: annualisation derives bars per session from the data,
+    # which truncation would change.
+    config = features_config_for(bars)
+    return _lookahead_check(bars, lambda b: compute_regimes(b, config))
 
 
 @dg.asset_check(

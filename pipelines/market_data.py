@@ -111,7 +111,8 @@ def bars(
 ) -> dg.Output[pl.DataFrame]:
     raw = merge_raw([raw_bars[symbol] for symbol in context.partition_keys])
     try:
-        validated, report = validate_bars(raw, load_data_config().session_timezone)
+        data_config = load_data_config()
+        validated, report = validate_bars(raw, data_config.session_timezone, data_config.market)
     except DataValidationError as exc:
         raise _refuse(exc) from None
     metadata = plain_metadata(report.to_metadata())

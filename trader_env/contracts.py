@@ -41,7 +41,9 @@ class MarketArrays:
     (epoch microseconds, UTC). ``features[i]`` only depends on bars ``<= i`` and is already
     normalised with statistics fitted on the training split. ``session_id`` is
     non-decreasing; a change of value marks the first bar of a new trading session.
-    ``regime`` holds codes into :data:`REGIMES`.
+    ``regime`` holds codes into :data:`REGIMES`. ``bars_per_year`` is the market's
+    annualisation base (:class:`~trader_env.features.MarketProfile`), used by the environment
+    when its config leaves ``bars_per_year`` null.
     """
 
     symbol: str
@@ -55,6 +57,8 @@ class MarketArrays:
     regime: np.ndarray  # int8 (n,), codes into REGIMES
     session_id: np.ndarray  # int64 (n,), non-decreasing
     extras: dict[str, np.ndarray] = field(default_factory=dict)  # optional per-bar columns
+    # Bars per year of the market the bars came from (annualisation); None if unknown.
+    bars_per_year: float | None = None
 
     def __post_init__(self) -> None:
         n = len(self.ts)

@@ -20,6 +20,7 @@ from trader_env.features import (
     compute_regimes,
     load_features_config,
     make_splits,
+    market_profile,
     to_market_arrays,
 )
 from trader_env.features.splits import PartName
@@ -44,7 +45,10 @@ def build_market_data(
 ) -> MarketData:
     """Features, regimes and splits of ``bars`` with ``assets_config/features.yaml`` (its
     ``profile`` section and ``overrides`` applied)."""
-    config = load_features_config(profile=profile, overrides=overrides)
+    data = load_data_config(profile=profile)
+    config = load_features_config(profile=profile, overrides=overrides).resolve(
+        market_profile(bars, data.market, data.session_timezone)
+    )
     features = compute_features(bars, config)
     regimes = compute_regimes(bars, config)
     return MarketData(bars, features, regimes, make_splits(features, config, regimes=regimes))

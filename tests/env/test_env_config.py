@@ -56,7 +56,7 @@ def test_defaults_from_the_plan() -> None:
     assert config.initial_capital == 50_000.0
     assert config.reward_scaling == 0.01
     assert config.window == 5
-    assert config.bars_per_year == 252 * 390
+    assert config.bars_per_year is None  # the market's (MarketArrays.bars_per_year)
     assert config.execution == "next_open"
     tp = config.turnover_penalty
     assert (tp.limit, tp.weight, tp.curve, tp.huber_delta, tp.linear_factor) == (

@@ -13,13 +13,14 @@ from trader_env.features import (
     compute_regimes,
     load_features_config,
     make_splits,
+    resolved_config,
     to_market_arrays,
 )
 
 
 @pytest.fixture(scope="module")
 def pipeline(market):
-    config = load_features_config(profile="test")
+    config = resolved_config(market, load_features_config(profile="test"))
     features = compute_features(market, config)
     regimes = compute_regimes(market, config)
     splits = make_splits(features, config, regimes=regimes)
@@ -80,7 +81,7 @@ def test_training_features_are_standardised_with_train_statistics(pipeline) -> N
 
 def test_splits_without_regimes_cannot_normalise_regime_inputs(pipeline) -> None:
     bars, features, regimes, _ = pipeline
-    config = load_features_config(profile="test")
+    config = resolved_config(bars, load_features_config(profile="test"))
     market_only = make_splits(features, config)
     with pytest.raises(ValueError, match=r"make_splits\(\.\.\., regimes=\.\.\.\)"):
         to_market_arrays(bars, features, regimes, market_only, "train")
@@ -91,7 +92,7 @@ def test_splits_without_regimes_cannot_normalise_regime_inputs(pipeline) -> None
 def test_fold_arrays_use_the_fold_statistics(pipeline) -> None:
     bars, features, regimes, _ = pipeline
     overrides = {"splits": {"walk_forward": {"n_folds": 2}}}
-    config = load_features_config(profile="test", overrides=overrides)
+    config = resolved_config(bars, load_features_config(profile="test", overrides=overrides))
     splits = make_splits(features, config, regimes=regimes)
     arrays = to_market_arrays(bars, features, regimes, splits, "train", fold=1)
     train = np.concatenate([a.features for a in arrays])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from trader_env.features import FeaturesConfig, load_features_config
+from trader_env.features import FeaturesConfig, load_features_config, resolved_config
 from trader_env.yaml_config import ConfigError
 
 
@@ -15,12 +15,14 @@ def test_yaml_defaults_match_the_documented_model_defaults() -> None:
     assert load_features_config(profile="dev") == FeaturesConfig()
 
 
-def test_test_profile_uses_fractions_and_small_windows() -> None:
+def test_test_profile_uses_fractions_and_small_windows(market) -> None:
     config = load_features_config(profile="test")
     assert config.splits.method == "fractions"
     assert config.market.max_window_bars() <= 11
-    assert config.regime.max_window_bars() == 60
-    assert config.market.session_open == time(9, 30)
+    # Regime windows of one session: 60 bars of the test profile's 60-bar sessions.
+    resolved = resolved_config(market, config)
+    assert resolved.regime.max_window_bars() == 60
+    assert resolved.market.session_open == time(9, 30)
 
 
 def test_overrides_apply_on_top_of_the_profile() -> None:

@@ -18,6 +18,7 @@ from trader_env.features import (
     compute_features,
     compute_regimes,
     compute_regimes_with_report,
+    resolved_config,
 )
 
 
@@ -89,7 +90,8 @@ def _config(cross_session: bool) -> FeaturesConfig:
 @settings(max_examples=25, deadline=None)
 @given(bars=BARS, cross_session=st.booleans(), seed=st.integers(0, 1000))
 def test_features_never_look_ahead(bars, cross_session, seed) -> None:
-    config = _config(cross_session)
+    # Resolved once on the full bars (market, bar interval), as the pipeline's check does.
+    config = resolved_config(bars, _config(cross_session))
     result = check_no_lookahead(bars, lambda b: compute_features(b, config), n_cuts=3, seed=seed)
     assert result.passed, result.summary()
     assert len(result.cuts) == 3 * bars["symbol"].n_unique()
@@ -100,7 +102,7 @@ def test_features_never_look_ahead(bars, cross_session, seed) -> None:
 def test_regimes_never_look_ahead(bars, cross_session, seed) -> None:
     # bars_per_session is pinned in the config: annualisation must not depend on how much
     # data follows, only on the (fixed) calendar.
-    config = _config(cross_session)
+    config = resolved_config(bars, _config(cross_session))
     result = check_no_lookahead(bars, lambda b: compute_regimes(b, config), n_cuts=3, seed=seed)
     assert result.passed, result.summary()
 
@@ -113,7 +115,8 @@ def test_pinned_annualisation_is_what_the_data_implies(make_market) -> None:
     )
     derived, report = compute_regimes_with_report(bars, free)
     assert report.bars_per_session == 30.0
-    pinned = free.with_bars_per_session(report.bars_per_session)
+    pinned = resolved_config(bars, free)
+    assert pinned.regime.bars_per_session == 30.0
     assert compute_regimes(bars, pinned).equals(derived)
     result = check_no_lookahead(bars, lambda b: compute_regimes(b, pinned))
     assert result.passed, result.summary()
@@ -121,7 +124,7 @@ def test_pinned_annualisation_is_what_the_data_implies(make_market) -> None:
 
 def test_check_compares_rows_and_counts_them(make_market) -> None:
     bars = make_market(seed=1, sessions=3, bars=30)
-    config = _config(cross_session=False)
+    config = resolved_config(bars, _config(cross_session=False))
     result = check_no_lookahead(bars, lambda b: compute_features(b, config), n_cuts=4, seed=3)
     assert result.passed
     assert result.rows_compared > 0
@@ -132,7 +135,7 @@ def test_check_compares_rows_and_counts_them(make_market) -> None:
 
 def test_peeking_at_the_next_bar_fails(make_market) -> None:
     bars = make_market(seed=2, sessions=3, bars=30)
-    config = _config(cross_session=False)
+    config = resolved_config(bars, _config(cross_session=False))
 
     def leaky(b: pl.DataFrame) -> pl.DataFrame:
         peek = b.select("symbol", "ts", peek=pl.col("close").shift(-1).over("symbol"))

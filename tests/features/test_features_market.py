@@ -26,6 +26,7 @@ SMALL = FeaturesConfig(
         atr_window=2,
         close_zscore_window=3,
         volume_zscore_window=3,
+        cross_session=False,
     )
 )
 

@@ -147,7 +147,7 @@ def test_bars_per_year_is_derived_from_spacing_and_session_length(make_bars) -> 
         update={"regime": CONFIG.regime.model_copy(update={"bars_per_session": None})}
     )
     _, report = compute_regimes_with_report(holed, free)
-    assert report.bars_per_session_derived
+    assert report.market == "us_equity" and report.sessions_per_year == 252
     assert report.bars_per_year == 60 * 252
 
 

@@ -20,6 +20,7 @@ from trader_env.features import (
     fit_normalization,
     load_features_config,
     make_splits,
+    resolved_config,
     select_split,
 )
 from trader_env.yaml_config import ConfigError
@@ -33,7 +34,7 @@ def _with(config: FeaturesConfig, **splits) -> FeaturesConfig:
 
 @pytest.fixture(scope="module")
 def frames(market):
-    config = load_features_config(profile="test")
+    config = resolved_config(market, load_features_config(profile="test"))
     return config, compute_features(market, config), compute_regimes(market, config)
 
 

@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from trader_env.paths import config_dir, storage_root
-from trader_env.sessions import DEFAULT_SESSION_TIMEZONE
 from trader_env.yaml_config import load_profiled_model
 
 #: Canonical bar fields a file column can be mapped to explicitly (``files.column_map``).
@@ -214,9 +213,22 @@ class DataConfig(BaseModel):
             "symbols in the data are left out and reported."
         ),
     )
-    session_timezone: TimezoneName = Field(
-        DEFAULT_SESSION_TIMEZONE,
-        description="Timezone whose calendar date defines a trading session ('UTC' for 24/7).",
+    market: Literal["us_equity", "crypto", "fx"] | None = Field(
+        None,
+        description=(
+            "Market type: its calendar fixes sessions, time of day and annualisation "
+            "(trader_env.calendars). Null: detected from the bars (weekend bars -> crypto, "
+            "round-the-clock weekdays -> fx, otherwise us_equity) and reported in the bars' "
+            "metadata."
+        ),
+    )
+    session_timezone: TimezoneName | None = Field(
+        None,
+        description=(
+            "Timezone whose calendar date defines a trading session, overriding the market "
+            "calendar's (null: America/New_York for US equities, UTC for crypto, 17:00 "
+            "New York for FX)."
+        ),
     )
     sample: SampleSourceConfig = Field(
         default_factory=SampleSourceConfig, description="Settings of the 'sample' source."

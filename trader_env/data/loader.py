@@ -74,7 +74,9 @@ def load_bars_with_report(
     ``config`` defaults to :func:`load_data_config` (``assets_config/data.yaml``).
     """
     config = config or load_data_config()
-    return validate_bars(read_raw_bars(config), session_timezone=config.session_timezone)
+    return validate_bars(
+        read_raw_bars(config), session_timezone=config.session_timezone, market=config.market
+    )
 
 
 def load_bars(config: DataConfig | None = None) -> pl.DataFrame:

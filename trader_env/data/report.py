@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from trader_env.sessions import session_date_expr
+from trader_env.sessions import clock_timezone, session_date_expr
 
 #: Sessions with fewer bars than this share of their symbol's median count are "short".
 SHORT_SESSION_SHARE = 0.9
@@ -66,6 +66,8 @@ class ValidationReport:
     last_ts: str
     session_timezone: str
     stats: SessionStats
+    market: str = "us_equity"
+    market_evidence: str = "data.yaml"
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -101,6 +103,8 @@ class ValidationReport:
             "rows_per_symbol": dict(self.rows_per_symbol),
             "first_ts": self.first_ts,
             "last_ts": self.last_ts,
+            "market": self.market,
+            "market_evidence": self.market_evidence,
             "session_timezone": self.session_timezone,
             "sessions": stats.sessions,
             "bars_per_session": dict(stats.bars_per_session),
@@ -118,7 +122,7 @@ class ValidationReport:
 
 def _session_rows(frame: pl.DataFrame, timezone: str) -> tuple[dict[str, Any], ...]:
     local = [
-        pl.col(name).dt.convert_time_zone(timezone).dt.strftime("%H:%M")
+        pl.col(name).dt.convert_time_zone(clock_timezone(timezone)).dt.strftime("%H:%M")
         for name in ("first", "last")
     ]
     rows = frame.select(
@@ -131,9 +135,11 @@ def _session_rows(frame: pl.DataFrame, timezone: str) -> tuple[dict[str, Any], .
     return tuple(rows.iter_rows(named=True))
 
 
-def session_statistics(bars: pl.DataFrame, timezone: str, n_examples: int = 5) -> SessionStats:
-    """Session structure of sorted, validated ``bars`` (see :class:`SessionStats`)."""
-    with_session = bars.select("symbol", "ts", session_date_expr(timezone)).with_columns(
+def session_statistics(bars: pl.DataFrame, clock: str, n_examples: int = 5) -> SessionStats:
+    """Session structure of sorted, validated ``bars`` (see :class:`SessionStats`); sessions
+    follow the session clock ``clock`` (:mod:`trader_env.sessions`)."""
+    timezone = clock_timezone(clock)
+    with_session = bars.select("symbol", "ts", session_date_expr(clock)).with_columns(
         pl.col("ts").diff().over("symbol", "session").alias("step")
     )
     per_session = with_session.group_by("symbol", "session", maintain_order=True).agg(

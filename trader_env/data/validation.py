@@ -14,12 +14,12 @@ from typing import Any
 
 import polars as pl
 
+from trader_env.calendars import CALENDARS, MarketType, detect_market
 from trader_env.contracts import BAR_KEYS, BARS_SCHEMA, PRICE_COLUMNS
 from trader_env.data.errors import DataValidationError
 from trader_env.data.parsing import parse_numbers
 from trader_env.data.raw import RawBars, frame_to_raw
 from trader_env.data.report import Repair, ValidationReport, session_statistics
-from trader_env.sessions import DEFAULT_SESSION_TIMEZONE
 
 #: Name used in messages for rows of a DataFrame passed in directly.
 FRAME_LABEL = "<in-memory frame>"
@@ -154,13 +154,16 @@ def _repair_bad_prints(frame: pl.DataFrame) -> tuple[pl.DataFrame, Repair]:
 
 def validate_bars(
     raw: RawBars | pl.DataFrame,
-    session_timezone: str = DEFAULT_SESSION_TIMEZONE,
+    session_timezone: str | None = None,
+    market: MarketType | None = None,
 ) -> tuple[pl.DataFrame, ValidationReport]:
     """Check, repair and sort raw bars into exactly :data:`trader_env.contracts.BARS_SCHEMA`.
 
     ``raw`` is what :func:`read_raw_bars` returned, or a bars DataFrame (messages then name
-    ``<in-memory frame>`` and line = row index + 2). Sessions in the report are calendar days in
-    ``session_timezone``. Raises :class:`DataValidationError` for the first refused row.
+    ``<in-memory frame>`` and line = row index + 2). The report names the market type
+    (``market``, or detected from the bars when None) and its sessions follow the session
+    clock ``session_timezone`` (None: the market calendar's). Raises
+    :class:`DataValidationError` for the first refused row.
     """
     if isinstance(raw, pl.DataFrame):
         raw = frame_to_raw(raw, source="frame", label=FRAME_LABEL)
@@ -172,6 +175,14 @@ def validate_bars(
     bars = ordered.select(list(BARS_SCHEMA)).cast(BARS_SCHEMA)  # type: ignore[arg-type]
     per_symbol = bars.group_by("symbol", maintain_order=True).len()
     ts_range = bars.select(pl.col("ts").min().alias("first"), pl.col("ts").max().alias("last"))
+    detection = detect_market(bars)
+    if market is None:
+        market, evidence = detection.market, f"detected: {detection.evidence()}"
+    elif detection.market != market:
+        evidence = f"data.yaml (the bars look like {detection.market}: {detection.evidence()})"
+    else:
+        evidence = "data.yaml (agrees with the bars)"
+    clock = session_timezone or CALENDARS[market].session_clock
     report = ValidationReport(
         source=raw.source,
         rows_in=raw.frame.height,
@@ -184,8 +195,10 @@ def validate_bars(
         rows_per_symbol=dict(zip(per_symbol["symbol"], per_symbol["len"], strict=True)),
         first_ts=ts_range["first"][0].isoformat(),
         last_ts=ts_range["last"][0].isoformat(),
-        session_timezone=session_timezone,
-        stats=session_statistics(bars, session_timezone),
+        session_timezone=clock,
+        market=market,
+        market_evidence=evidence,
+        stats=session_statistics(bars, clock),
         notes=raw.notes,
     )
     return bars, report

@@ -8,11 +8,12 @@ names; load it with :func:`trader_env.yaml_config.load_model` into :class:`EnvCo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from trader_env.contracts import MarketArrays
 from trader_env.yaml_config import deep_merge
 
 #: 252 trading days of 390 one-minute bars (US equities regular session).
@@ -292,10 +293,15 @@ class EnvConfig(_Frozen):
         default=True,
         description="Close the position at each session's last close (with costs); start flat.",
     )
-    bars_per_year: float = Field(
-        default=DEFAULT_BARS_PER_YEAR,
+    bars_per_year: float | None = Field(
+        default=None,
         gt=0.0,
-        description="Bars per year, to annualise per-step volatility and Sharpe.",
+        description=(
+            "Bars per year, to annualise per-step volatility and Sharpe. Null: the market's "
+            "(MarketArrays.bars_per_year: sessions per year of its calendar x bars per session "
+            "of the data, e.g. 252 x 390 for 1-minute US equities, 365 x 48 for 30-minute "
+            "crypto), else 252 x 390."
+        ),
     )
     obs_clip: float = Field(
         default=10.0, gt=0.0, description="Observations are clipped to [-obs_clip, obs_clip]."
@@ -314,6 +320,15 @@ class EnvConfig(_Frozen):
     curriculum: CurriculumConfig = Field(
         default_factory=CurriculumConfig, description="Turnover curriculum."
     )
+
+    def annualisation(self, arrays: Sequence[MarketArrays]) -> float:
+        """Bars per year for ``arrays``: this config's, else the market's, else 252 x 390."""
+        if self.bars_per_year is not None:
+            return float(self.bars_per_year)
+        known = {a.bars_per_year for a in arrays if a.bars_per_year is not None}
+        if len(known) > 1:
+            raise ValueError(f"MarketArrays disagree on bars_per_year: {sorted(known)}")
+        return float(known.pop()) if known else float(DEFAULT_BARS_PER_YEAR)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> EnvConfig:
         """A validated copy with ``overrides`` deep-merged (nested mappings merge).

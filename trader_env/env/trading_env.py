@@ -127,7 +127,9 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         self._turnover = DailyTurnoverPenalty(config.turnover_penalty, self._capital, limit)
         self._sizer = make_sizer(config.position_sizing)
         self._risk = RiskManager(config.risk_management)
-        self._vol = VolatilityPenalty(config.risk, config.bars_per_year)
+        #: Annualisation base (bars per year): the config's, else the market's.
+        self.bars_per_year = config.annualisation(arrays)
+        self._vol = VolatilityPenalty(config.risk, self.bars_per_year)
         self._vol_active = self._vol.active
         self._reward = RewardComposer(config.reward_scaling)
         self._eval_cursor = 0
@@ -417,7 +419,7 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
     def _episode_metrics(self, *, completed: bool) -> dict[str, Any]:
         stats = self._stats
         stats.session_turnovers.append(self._turnover.turnover_ratio)
-        metrics: dict[str, Any] = stats.metrics(self._equity, self.config.bars_per_year)
+        metrics: dict[str, Any] = stats.metrics(self._equity, self.bars_per_year)
         market = self._market
         metrics.update(
             nonfinite_rewards=self._reward.nonfinite_count,

@@ -433,5 +433,5 @@ def run_backtest(
             orient="row",
         ).with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC"))),
         initial_capital=capital,
-        bars_per_year=float(env_config.bars_per_year),
+        bars_per_year=env_config.annualisation(arrays),
     )

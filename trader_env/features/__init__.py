@@ -17,6 +17,7 @@ from trader_env.features.config import (
     SplitsConfig,
     WalkForwardConfig,
     load_features_config,
+    resolved_config,
 )
 from trader_env.features.frequency import BarFrequency, infer_bar_frequency
 from trader_env.features.lookahead import (
@@ -26,6 +27,7 @@ from trader_env.features.lookahead import (
     check_no_lookahead,
 )
 from trader_env.features.market import FeatureReport, compute_features, compute_features_with_report
+from trader_env.features.market_profile import MarketProfile, market_profile
 from trader_env.features.normalization import (
     NormalizationStats,
     apply_normalization,
@@ -63,6 +65,7 @@ __all__ = [
     "LookaheadMismatch",
     "LookaheadResult",
     "MarketFeaturesConfig",
+    "MarketProfile",
     "NormalizationStats",
     "PartBounds",
     "RegimeConfig",
@@ -80,8 +83,10 @@ __all__ = [
     "infer_bar_frequency",
     "load_features_config",
     "make_splits",
+    "market_profile",
     "regime_distribution",
     "required_embargo_sessions",
+    "resolved_config",
     "select_split",
     "to_market_arrays",
 ]

@@ -84,6 +84,7 @@ def to_market_arrays(
                 feature_names=tuple(names),
                 regime=arrays["regime_code"],
                 session_id=arrays["session_id"],
+                bars_per_year=splits.market.bars_per_year if splits.market else None,
             )
         )
     return sorted(result, key=lambda arrays: arrays.symbol)

@@ -5,11 +5,13 @@ bar uses its own ln(c_t / o_t), so the overnight gap never enters an intraday vo
 when the windows span sessions (the default: regimes are slower than intraday features).
 
 - ``realized_vol_ann`` = std(r over ``vol_window``) * sqrt(bars per year), bars per year =
-  bars per session (derived from the data unless configured) * ``sessions_per_year``.
+  bars per session (derived from the data unless configured) * ``sessions_per_year`` (the
+  market calendar's unless configured: 252 US equities, 365 crypto, 260 FX).
 - ``trend_strength`` = |mean(r)| / std(r) * sqrt(h) over ``trend_window`` (n bars), with h =
   ``trend_horizon_bars``: the Sharpe ratio of the window's drift over h bars, i.e. the drift
   expected over h bars in units of the noise over h bars; equivalently the t-statistic of the
-  window's mean scaled by sqrt(h / n). The DESIGN's |mean| / std is this with h = 1, which is
+  window's mean scaled by sqrt(h / n) (windows and horizon in bars after resolving durations
+  such as ``1d`` with the data's bar interval). The DESIGN's |mean| / std is this with h = 1, which is
   ~0 for minute bars; the plain t-statistic (h = n) of a driftless random walk is |N(0, 1)|
   (median 0.67), so thresholds 0.3 / 0.1 would call most noise trending. With the default
   n / h = 390 / 15 = 26 a driftless random walk reads about 0.8 / sqrt(26) = 0.16 on average:
@@ -34,7 +36,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from trader_env.contracts import REGIMES
-from trader_env.features.config import FeaturesConfig, load_features_config
+from trader_env.features.config import FeaturesConfig, resolved_config
 from trader_env.features.frames import (
     WINDOW_ENGINE,
     WINDOW_GROUP,
@@ -43,7 +45,6 @@ from trader_env.features.frames import (
     session_start_expr,
     window_group_expr,
 )
-from trader_env.features.frequency import infer_bar_frequency
 from trader_env.sessions import session_date_expr
 
 #: Upper bound of ``trend_strength`` (dimensionless): far beyond any threshold, it only
@@ -57,7 +58,8 @@ class RegimeReport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     bars_per_session: float = Field(description="Bars per regular session used (bars).")
-    bars_per_session_derived: bool = Field(description="Whether it was derived from the data.")
+    market: str = Field(description="Market type (us_equity, crypto, fx).")
+    sessions_per_year: float = Field(description="Sessions per year used (annualisation).")
     bars_per_year: float = Field(description="Annualisation base: bars per year.")
     warmup_bars: int = Field(description="Leading bars of every window group dropped.")
     rows_in: int = Field(description="Bars received.")
@@ -74,9 +76,9 @@ def compute_regimes(bars: pl.DataFrame, config: FeaturesConfig | None = None) ->
     of :data:`~trader_env.contracts.REGIMES`) and ``regime_code`` (Int8 index into REGIMES),
     sorted by (symbol, ts). ``config`` None loads ``assets_config/features.yaml``.
 
-    With ``regime.bars_per_session`` null the annualisation is derived from all of ``bars``;
-    pin it (:meth:`FeaturesConfig.with_bars_per_session`) before comparing runs on truncated
-    data, e.g. in :func:`~trader_env.features.lookahead.check_no_lookahead`.
+    An unresolved ``config`` is resolved for ``bars`` (market detected, annualisation derived
+    from all of ``bars``); pass a config resolved once on the full data before comparing runs
+    on truncated data, e.g. in :func:`~trader_env.features.lookahead.check_no_lookahead`.
     """
     return compute_regimes_with_report(bars, config)[0]
 
@@ -85,16 +87,15 @@ def compute_regimes_with_report(
     bars: pl.DataFrame, config: FeaturesConfig | None = None
 ) -> tuple[pl.DataFrame, RegimeReport]:
     """Like :func:`compute_regimes`, also returning a :class:`RegimeReport`."""
-    cfg = config if config is not None else load_features_config()
-    regime = cfg.regime
     require_bars(bars)
+    cfg = resolved_config(bars, config)
+    regime = cfg.regime
     frame = bars.select("symbol", "ts", "open", "close").with_columns(
-        session_date_expr(cfg.session_timezone)
+        session_date_expr(cfg.session_clock)
     )
-    bars_per_session = regime.bars_per_session
-    if bars_per_session is None:
-        bars_per_session = infer_bar_frequency(frame).bars_per_session
-    bars_per_year = bars_per_session * regime.sessions_per_year
+    profile = cfg.market_profile
+    assert profile is not None  # resolved
+    bars_per_session, bars_per_year = profile.bars_per_session, profile.bars_per_year
 
     group = pl.col(WINDOW_GROUP)
     returns = pl.col("_r")
@@ -113,7 +114,7 @@ def compute_regimes_with_report(
         for name, (kind, n) in windows.items()
     ]
     mean, std = pl.col("_trend_mean"), pl.col(trend_std)
-    ratio = mean.abs() * math.sqrt(regime.trend_horizon_bars) / std
+    ratio = mean.abs() * math.sqrt(float(regime.trend_horizon_bars)) / std
     strength = (
         pl.when(std > 0)
         .then(ratio.clip(upper_bound=TREND_STRENGTH_CAP))
@@ -173,7 +174,8 @@ def compute_regimes_with_report(
     )
     report = RegimeReport(
         bars_per_session=bars_per_session,
-        bars_per_session_derived=regime.bars_per_session is None,
+        market=profile.market,
+        sessions_per_year=profile.sessions_per_year,
         bars_per_year=bars_per_year,
         warmup_bars=regime.max_window_bars() - 1,
         rows_in=bars.height,

@@ -10,12 +10,17 @@ part, so the parts would not be independent samples. A window of w bars reaches 
 back, i.e. ceil((w - 1) / bars per session) sessions; the embargo must cover the longest
 cross-session window (market features with ``cross_session: true``, regimes by default). With
 per-session windows no window crosses a session boundary, so one session (the default) is
-more than enough; it also keeps the overnight gap between parts.
+more than enough; it also keeps the overnight gap between parts. With ``embargo_sessions``
+null (the default) the embargo is exactly what the windows need, at least one session.
+
+By default (``method: auto``) the parts follow the data: its sessions are cut by
+``fractions``, and when the data spans at least 12 months each cut moves to the nearest first
+session of a month, so the parts are calendar periods (the SPY sample, 2017-01..2019-12 cut at
+0.66 / 0.17 / 0.17, gives train 2017-2018, validation 2019H1, test 2019H2).
 """
 
 from __future__ import annotations
 
-import math
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -24,9 +29,9 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from trader_env.contracts import BAR_KEYS
-from trader_env.features.config import REGIME_INPUTS, FeaturesConfig, load_features_config
+from trader_env.features.config import REGIME_INPUTS, FeaturesConfig, resolved_config
 from trader_env.features.frames import require_columns
-from trader_env.features.frequency import infer_bar_frequency
+from trader_env.features.market_profile import MarketProfile
 from trader_env.features.normalization import NormalizationStats, fit_normalization
 from trader_env.sessions import session_date_expr
 from trader_env.yaml_config import ConfigError
@@ -67,8 +72,10 @@ class Splits(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    method: Literal["dates", "fractions"] = Field(description="How the parts were chosen.")
-    session_timezone: str = Field(description="Timezone defining session dates.")
+    method: Literal["auto", "dates", "fractions"] = Field(description="How the parts were chosen.")
+    session_timezone: str = Field(
+        description="Session clock defining session dates ('TZ' or 'TZ@HH:MM')."
+    )
     embargo_sessions: int = Field(description="Sessions left out between consecutive parts.")
     required_embargo_sessions: int = Field(
         description="Sessions the longest cross-session window needs (<= embargo_sessions)."
@@ -83,6 +90,11 @@ class Splits(BaseModel):
         "inputs when regimes were given."
     )
     normalization: NormalizationStats = Field(description="Fitted on the training part only.")
+    market: MarketProfile | None = Field(
+        default=None,
+        description="The market the data came from: type (detected or from data.yaml), "
+        "session clock, bar interval, bars per year (for annualisation and cost defaults).",
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible mapping."""
@@ -117,19 +129,10 @@ class Splits(BaseModel):
         raise ValueError(f"folds have train and validation parts only, got {part!r}")
 
 
-def required_embargo_sessions(config: FeaturesConfig, bar_seconds: float) -> int:
-    """Whole sessions that the longest cross-session window reaches back (0 if none).
-
-    Session length in bars = ``market.session_minutes`` * 60 / ``bar_seconds``.
-    """
-    bars_per_session = config.market.session_minutes * 60.0 / bar_seconds
-    windows = []
-    if config.market.cross_session:
-        windows.append(config.market.max_window_bars())
-    if config.regime.cross_session:
-        windows.append(config.regime.max_window_bars())
-    # The tolerance keeps an exact multiple from rounding up on floating-point noise.
-    return max((math.ceil((w - 1) / bars_per_session - 1e-9) for w in windows), default=0)
+def required_embargo_sessions(config: FeaturesConfig) -> int:
+    """Whole sessions that the longest cross-session window of the resolved ``config`` reaches
+    back (0 if none), with the market's bars per session."""
+    return config.required_embargo_sessions()
 
 
 def make_splits(
@@ -142,10 +145,13 @@ def make_splits(
 
     With ``regimes`` (output of ``compute_regimes``) the frame is inner-joined with it on
     (symbol, ts) and the regime inputs ``realized_vol_ann`` and ``trend_strength`` are
-    normalised too. Raises :class:`~trader_env.yaml_config.ConfigError` naming the config key
+    normalised too. Pass a config resolved on the bars
+    (:meth:`~trader_env.features.FeaturesConfig.resolve`); an unresolved one is resolved on
+    ``regimes`` when given (cross-session regimes keep whole sessions, so bars per session
+    reads right) or else on ``frame`` (per-session warm-ups shorten its sessions). Raises :class:`~trader_env.yaml_config.ConfigError` naming the config key
     when a part comes out empty or the embargo is shorter than a window needs.
     """
-    cfg = config if config is not None else load_features_config()
+    cfg = resolved_config(regimes if regimes is not None else frame, config)
     split_cfg = cfg.splits
     require_columns(frame, (*BAR_KEYS, "session"), "make_splits frame")
     feature_names = cfg.market.feature_names()
@@ -160,8 +166,9 @@ def make_splits(
     if data.height == 0:
         raise ValueError("make_splits: the frame has no rows (after joining regimes)")
 
-    required = required_embargo_sessions(cfg, infer_bar_frequency(data).bar_seconds)
+    required = cfg.required_embargo_sessions()
     embargo = split_cfg.embargo_sessions
+    assert embargo is not None  # resolved
     if embargo < required:
         raise ConfigError(
             f"splits.embargo_sessions: {embargo} is shorter than the {required} session(s) the "
@@ -207,7 +214,7 @@ def make_splits(
     ]
     return Splits(
         method=split_cfg.method,
-        session_timezone=cfg.session_timezone,
+        session_timezone=cfg.session_clock,
         embargo_sessions=embargo,
         required_embargo_sessions=required,
         parts=parts,
@@ -217,6 +224,7 @@ def make_splits(
         normalization=fit_normalization(
             _in_sessions(data, sessions, ranges["train"]), feature_names, method
         ),
+        market=cfg.market_profile,
     )
 
 
@@ -260,6 +268,8 @@ def _part_ranges(cfg: FeaturesConfig, sessions: np.ndarray) -> dict[str, tuple[i
         return ranges
     shares = [getattr(split_cfg.fractions, name) for name in PARTS]
     edges = [0, *(int(round(n * c)) for c in np.cumsum(shares)[:-1]), n]
+    if split_cfg.method == "auto":
+        edges = _snap_to_months(sessions, edges)
     for name, share, lo, hi in zip(PARTS, shares, edges, edges[1:], strict=False):
         if hi <= lo:
             raise ConfigError(
@@ -269,6 +279,24 @@ def _part_ranges(cfg: FeaturesConfig, sessions: np.ndarray) -> dict[str, tuple[i
             )
         ranges[name] = (lo, hi)
     return ranges
+
+
+#: Calendar months the data must span before ``auto`` cuts fall on month starts.
+MIN_MONTHS_FOR_CALENDAR_CUTS = 12
+
+
+def _snap_to_months(sessions: np.ndarray, edges: list[int]) -> list[int]:
+    """Inner cut indexes moved to the nearest first session of a month, when the sessions
+    span at least :data:`MIN_MONTHS_FOR_CALENDAR_CUTS` months (unchanged otherwise)."""
+    months = sessions.astype("datetime64[M]")
+    if (months[-1] - months[0]).astype(int) + 1 < MIN_MONTHS_FOR_CALENDAR_CUTS:
+        return edges
+    month_starts = np.flatnonzero(np.r_[True, months[1:] != months[:-1]])
+    snapped = [edges[0]]
+    for edge in edges[1:-1]:
+        nearest = month_starts[np.argmin(np.abs(month_starts - edge))]
+        snapped.append(int(nearest))
+    return [*snapped, edges[-1]]
 
 
 def _fold_ranges(
