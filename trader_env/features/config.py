@@ -85,7 +85,7 @@ def window_bars(value: Window, profile: MarketProfile, key: str, minimum: int = 
         if unit.startswith("bar"):
             exact = amount
         elif unit == "d":
-            exact = amount * profile.bars_per_session
+            exact = amount * profile.session_bars
         else:
             exact = profile.bars(amount * (60.0 if unit == "h" else 1.0))
         bars = max(1, int(math.floor(exact + 0.5)))
@@ -385,7 +385,7 @@ class RegimeConfig(BaseModel):
             if unit.startswith("bar"):
                 horizon = amount
             elif unit == "d":
-                horizon = amount * profile.bars_per_session
+                horizon = amount * profile.session_bars
             else:
                 horizon = profile.bars(amount * (60.0 if unit == "h" else 1.0))
         return self.model_copy(
@@ -607,7 +607,8 @@ class FeaturesConfig(BaseModel):
 
     def required_embargo_sessions(self) -> int:
         """Whole sessions the longest cross-session window reaches back,
-        ``ceil((w - 1) / bars per session)`` (0 when no window spans sessions)."""
+        ``ceil((w - 1) / bars per session)`` with the sessions' measured length (0 when no
+        window spans sessions)."""
         profile = self.market_profile
         if profile is None:
             raise ValueError("the features config is not resolved: call resolve() first")

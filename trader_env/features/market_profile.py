@@ -30,8 +30,19 @@ class MarketProfile(BaseModel):
     sessions_per_year: float = Field(description="Sessions per year (annualisation).")
     has_close: bool = Field(description="Whether sessions are separated by a closed market.")
     bar_seconds: float = Field(description="Median bar spacing inside a session (seconds).")
-    bars_per_session: float = Field(description="Bars of a full session (bars).")
-    bars_per_year: float = Field(description="bars_per_session * sessions_per_year.")
+    session_bars: float = Field(
+        description="Bars of a nominal session, session_minutes * 60 / bar_seconds: what '1d' "
+        "means in windows (390 for 1-minute US equities)."
+    )
+    bars_per_year: float = Field(
+        description="session_bars * sessions_per_year: the annualisation base of the "
+        "environment (98,280 for 1-minute US equities, 17,520 for 30-minute crypto)."
+    )
+    bars_per_session: float = Field(
+        description="Bars of a session as measured in the data (median span; 391 for the SPY "
+        "sample, which has a 16:00 closing bar): the regimes' annualisation base (with "
+        "sessions_per_year), the session length of the embargo and of the warm-up share."
+    )
 
     def bars(self, minutes: float) -> float:
         """Bars in ``minutes`` of trading time (fractional)."""
@@ -57,7 +68,8 @@ class MarketProfile(BaseModel):
         }.items():
             if value is not None:
                 values[key] = value
-        values["bars_per_year"] = values["bars_per_session"] * values["sessions_per_year"]
+        values["session_bars"] = values["session_minutes"] * 60.0 / values["bar_seconds"]
+        values["bars_per_year"] = values["session_bars"] * values["sessions_per_year"]
         return MarketProfile.model_validate(values)
 
 
@@ -67,8 +79,8 @@ def market_profile(
     """Resolve the market of (symbol, ts)-sorted ``bars``.
 
     ``market`` None detects it (:func:`trader_env.calendars.detect_market`);
-    ``session_clock`` None takes the market calendar's. Bar spacing and bars per session are
-    medians over the data's sessions (:func:`~trader_env.features.frequency.infer_bar_frequency`),
+    ``session_clock`` None takes the market calendar's. Bar spacing and measured bars per
+    session are medians over the data's sessions (:func:`~trader_env.features.frequency.infer_bar_frequency`),
     so half days and gaps do not move them.
     """
     if market is None:
@@ -89,6 +101,10 @@ def market_profile(
         sessions_per_year=calendar.sessions_per_year,
         has_close=calendar.has_close,
         bar_seconds=frequency.bar_seconds,
+        session_bars=calendar.session_minutes * 60.0 / frequency.bar_seconds,
+        bars_per_year=calendar.session_minutes
+        * 60.0
+        / frequency.bar_seconds
+        * calendar.sessions_per_year,
         bars_per_session=frequency.bars_per_session,
-        bars_per_year=frequency.bars_per_session * calendar.sessions_per_year,
     )

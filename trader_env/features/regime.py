@@ -95,7 +95,9 @@ def compute_regimes_with_report(
     )
     profile = cfg.market_profile
     assert profile is not None  # resolved
-    bars_per_session, bars_per_year = profile.bars_per_session, profile.bars_per_year
+    # The measured session length, as before market calendars (391 on the SPY sample).
+    bars_per_session = profile.bars_per_session
+    bars_per_year = bars_per_session * profile.sessions_per_year
 
     group = pl.col(WINDOW_GROUP)
     returns = pl.col("_r")
