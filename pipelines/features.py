@@ -79,8 +79,12 @@ def features(context: dg.AssetExecutionContext, bars: pl.DataFrame) -> dg.Output
             "preview": table(frame),
         }
     )
+    profile = config.market_profile
+    assert profile is not None  # resolved
     context.log.info(
-        f"{len(names)} features, {frame.height} rows, {report.rows_dropped} warm-up rows dropped"
+        f"{len(names)} features, {frame.height} rows, {report.rows_dropped} warm-up rows dropped "
+        f"({report.dropped_fraction:.1%}); market {profile.market} ({profile.evidence}), "
+        f"windows {'across' if report.cross_session else 'within'} sessions"
     )
     return partitioned_output(context, frame, metadata)
 
@@ -104,7 +108,11 @@ def regimes(context: dg.AssetExecutionContext, bars: pl.DataFrame) -> dg.Output[
             "regime_distribution": table(distribution, limit=100),
         }
     )
-    context.log.info(f"regimes for {frame.height} bars")
+    context.log.info(
+        f"regimes for {frame.height} bars, {report.rows_dropped} warm-up rows dropped "
+        f"({report.dropped_fraction:.1%}), volatility annualised with "
+        f"{report.bars_per_year:,.0f} bars a year"
+    )
     return partitioned_output(context, frame, metadata)
 
 
@@ -148,8 +156,13 @@ def splits(
         "feature_names": dg.MetadataValue.json(list(result.feature_names)),
         "normalization": dg.MetadataValue.json(result.normalization.to_dict()),
     }
+    market = result.market
     context.log.info(
-        "splits: " + ", ".join(f"{name} {part.rows} rows" for name, part in result.parts.items())
+        "splits: "
+        + ", ".join(f"{name} {part.rows} rows" for name, part in result.parts.items())
+        + f"; embargo {result.embargo_sessions} session(s); market {market.market}, session "
+        f"clock {market.session_clock}, {market.bar_seconds / 60:g}-minute bars, "
+        f"{market.bars_per_year:,.0f} bars a year"
     )
     return dg.Output(result, metadata=metadata)
 

@@ -9,9 +9,17 @@ import sys
 import polars as pl
 import pytest
 
+from trader_env.calendars import is_us_equity_half_day
 from trader_env.contracts import BARS_SCHEMA
 from trader_env.data import DataConfig, ValidationReport, load_bars_with_report
 from trader_env.data.sample import sample_csv_path
+from trader_env.features import (
+    compute_features,
+    compute_regimes,
+    load_features_config,
+    make_splits,
+    market_profile,
+)
 
 NEW_YORK = "America/New_York"
 
@@ -88,11 +96,50 @@ def test_sessions_half_days_and_gaps(spy: tuple[pl.DataFrame, ValidationReport])
         "2019-11-29",
         "2019-12-24",
     ]
+    assert [
+        row["session"] for row in stats.half_day_sessions
+    ] == [  # ... and what the US-equity calendar says
+        str(day)
+        for day in (dt.date(2017, 1, 1) + dt.timedelta(days=i) for i in range(3 * 365))
+        if is_us_equity_half_day(day)
+    ]
     assert [(row["session"], row["first_bar"]) for row in stats.late_open_sessions] == [
         ("2019-10-31", "10:42")
     ]
     assert stats.intra_session_gaps == 77
     assert report.rows_reordered == 0
+
+
+def test_market_is_detected_as_us_equity(spy: tuple[pl.DataFrame, ValidationReport]) -> None:
+    bars, report = spy
+    assert report.market == "us_equity"
+    assert report.market_evidence.startswith("detected: 0.0% of bars on Saturdays")
+    assert report.session_timezone == NEW_YORK
+    profile = market_profile(bars)
+    # The calendar's nominal session (390 one-minute bars) annualises the environment exactly
+    # as before calendars (252 x 390); the measured 391 (a 16:00 closing bar) the regimes.
+    assert (profile.session_bars, profile.bars_per_year) == (390.0, 252 * 390)
+    assert profile.bars_per_session == 391.0
+
+
+def test_auto_split_is_2017_18_2019h1_2019h2_as_the_dates_split(
+    spy: tuple[pl.DataFrame, ValidationReport],
+) -> None:
+    bars, _ = spy
+    config = load_features_config(profile="dev").resolve(market_profile(bars))
+    assert config.splits.method == "auto" and config.splits.embargo_sessions == 1
+    features, regimes = compute_features(bars, config), compute_regimes(bars, config)
+    auto = make_splits(features, config, regimes=regimes)
+    dated = config.model_copy(
+        update={"splits": config.splits.model_copy(update={"method": "dates"})}
+    )
+    by_dates = make_splits(features, dated, regimes=regimes)
+    assert auto.parts == by_dates.parts and auto.normalization == by_dates.normalization
+    assert [(p.first_session, p.last_session) for p in auto.parts.values()] == [
+        (dt.date(2017, 1, 3), dt.date(2018, 12, 28)),
+        (dt.date(2019, 1, 2), dt.date(2019, 6, 27)),
+        (dt.date(2019, 7, 1), dt.date(2019, 12, 31)),
+    ]
 
 
 def test_metadata_is_plain_json(spy: tuple[pl.DataFrame, ValidationReport]) -> None:

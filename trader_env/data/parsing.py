@@ -7,6 +7,8 @@ Offending rows are located with vectorised polars expressions.
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
 from trader_env.data.errors import DataValidationError
@@ -73,9 +75,17 @@ def _to_utc(parsed: pl.Series, timezone: str) -> pl.Series:
     return parsed.dt.convert_time_zone("UTC").cast(_UTC)
 
 
+#: An hour directive (24- or 12-hour clock) in a strftime format.
+_HOUR_WITHOUT_MINUTE = re.compile(r"%[HIkl]")
+
+
 def _parse_text(text: pl.Series, fmt: str | None, timezone: str) -> tuple[pl.Series, pl.Series]:
     """Parse stripped text -> (UTC timestamps, whether the text itself parsed)."""
     if fmt is not None:
+        if _HOUR_WITHOUT_MINUTE.search(fmt) and "%M" not in fmt:
+            # Hourly exports such as '2024-03-05 09-PM' ('%Y-%m-%d %I-%p'): the parser needs
+            # minutes whenever it reads an hour, so read every value at minute 00.
+            text, fmt = text + ":00", fmt + ":%M"
         parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
         return _to_utc(parsed, timezone), parsed.is_not_null()
     normalized = text.str.replace(r"^(\d{4}-\d{2}-\d{2})T", "$1 ").str.replace(r"Z$", "+00:00")
