@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import time
 
@@ -50,17 +51,6 @@ def _progress_logger():
     return progress
 
 
-def _real_failures(result) -> dict[str, str]:
-    """Failed steps whose error is not a failed blocking check, by step key."""
-    failures = {}
-    for event in result.get_step_failure_events():
-        error = event.step_failure_data.error
-        if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
-            continue
-        failures[event.step_key] = error.message.strip() if error is not None else "unknown error"
-    return failures
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__)
     parser.add_argument("--job", default="full_pipeline", help="job to run (default full_pipeline)")
@@ -89,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 1
+    from pipelines.failures import blocked_by_input, not_run, step_failures
     from pipelines.partitions import all_symbols_tags
     from pipelines.phases import gates_enforced
     from pipelines.summary import PhaseStatus, render_summary
@@ -105,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         result = job.with_logger_defs(loggers).execute_in_process(
             run_config=LOGGING, instance=instance, raise_on_error=False, tags=tags
         )
-        failures = _real_failures(result)
+        # Each failure once, by its cause; steps it kept from running are "not run".
+        failures = step_failures(result)
+        blocked = not_run(result, failures)
         champion = None
         if args.job in ("full_pipeline", "nightly_retrain"):
             promoted = (
@@ -113,7 +106,11 @@ def main(argv: list[str] | None = None) -> int:
                 .with_logger_defs(loggers)
                 .execute_in_process(run_config=LOGGING, instance=instance, raise_on_error=False)
             )
-            failures.update(_real_failures(promoted))
+            missing_input = blocked_by_input(promoted, job, failures)
+            blocked.update(missing_input)
+            failures.update(
+                {k: v for k, v in step_failures(promoted).items() if k not in missing_input}
+            )
             if promoted.success:
                 champion = promoted.output_for_node("champion_model")
 
@@ -126,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             model=output(f"phase{phase}_model"),
             evaluation=output(f"phase{phase}_evaluation"),
             error=failures.get(f"phase{phase}_model") or failures.get(f"phase{phase}_evaluation"),
+            not_run_because=blocked.get(f"phase{phase}_model"),
         )
         for phase in PHASES
     ]
@@ -135,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         print("\nErrors (not gate verdicts):", file=sys.stderr)
         for step, message in failures.items():
             print(f"  {step}: {message}", file=sys.stderr)
+        # Phases say it in the summary above; list the other steps here.
+        for step, cause in blocked.items():
+            if not re.fullmatch(r"phase\d+_(model|evaluation)", step):
+                print(f"  {step}: not run: {cause} failed", file=sys.stderr)
         return 1
     return 0
 

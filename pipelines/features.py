@@ -23,6 +23,7 @@ from trader_env.features import (
     market_profile,
     regime_distribution,
 )
+from trader_env.paths import config_dir
 from trader_env.yaml_config import ConfigError
 
 GROUP = "features"
@@ -40,7 +41,16 @@ def features_config_for(bars: pl.DataFrame) -> FeaturesConfig:
             market_profile(bars, data.market, data.session_timezone)
         )
     except ConfigError as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from None
+        raise _config_failure(exc) from None
+
+
+def _config_failure(exc: ConfigError) -> dg.Failure:
+    """A Failure whose description is the error, prefixed with features.yaml's path when the
+    message names only the key."""
+    message = str(exc)
+    if ".yaml" not in message:
+        message = f"{config_dir() / 'features.yaml'}: {message}"
+    return dg.Failure(description=message, allow_retries=False)
 
 
 def _market_metadata(config: FeaturesConfig) -> dict:
@@ -132,7 +142,7 @@ def splits(
     try:
         result = make_splits(features, features_config_for(bars), regimes=regimes)
     except ConfigError as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from None
+        raise _config_failure(exc) from None
     sizes = pl.DataFrame(
         [
             {

@@ -18,6 +18,7 @@ class PhaseStatus:
     model: PhaseModel | None
     evaluation: PhaseEvaluation | None
     error: str | None = None  # a real error of the phase's steps (not a failed check)
+    not_run_because: str | None = None  # the failed step(s) upstream that kept it from running
 
 
 def _criteria(result: GateResult) -> str:
@@ -32,6 +33,8 @@ def phase_verdict(status: PhaseStatus, blocked_by: int | None) -> str:
     """PASSED, FAILED gate / training health, ERROR, or BLOCKED (by which phase)."""
     if status.error is not None:
         return "ERROR"
+    if status.model is None and status.not_run_because is not None:
+        return f"NOT RUN: {status.not_run_because} failed"
     if status.model is None:
         return f"BLOCKED by phase {blocked_by}" if blocked_by is not None else "NOT RUN"
     if not status.model.training_checks.passed:
