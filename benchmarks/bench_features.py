@@ -28,6 +28,7 @@ from trader_env.features import (
     FeaturesConfig,
     compute_features_with_report,
     compute_regimes_with_report,
+    market_profile,
     regime_distribution,
 )
 
@@ -193,9 +194,9 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=504)
     parser.add_argument("--bars", type=int, default=390)
     args = parser.parse_args()
-    config = FeaturesConfig()
-
     bars = synthetic_bars(args.symbols, args.sessions, args.bars)
+    # Resolved once for the market of the bars (as the pipeline does), outside the timing.
+    config = FeaturesConfig().resolve(market_profile(bars))
     rss_before = peak_rss_gib()
     load_before = os.getloadavg()[0]
     polars_seconds, polars_cpu = [], []
@@ -256,8 +257,9 @@ def main() -> None:
     spy = spy_bars()
     if spy is not None:
         start = time.perf_counter()
-        _, spy_report = compute_features_with_report(spy, config)
-        spy_regimes, spy_regime_report = compute_regimes_with_report(spy, config)
+        spy_config = FeaturesConfig().resolve(market_profile(spy))
+        _, spy_report = compute_features_with_report(spy, spy_config)
+        spy_regimes, spy_regime_report = compute_regimes_with_report(spy, spy_config)
         spy_time = time.perf_counter() - start
         shares = ", ".join(
             f"{r}: {s:.1%}"
