@@ -69,7 +69,7 @@ def _market_metadata(config: FeaturesConfig) -> dict:
 
 @dg.asset(
     group_name=GROUP,
-    code_version="2",
+    code_version="3",
     partitions_def=SYMBOLS,
     backfill_policy=BACKFILL_POLICY,
     description="Causal market features per bar (polars, per symbol and session); warm-up rows "
@@ -101,7 +101,7 @@ def features(context: dg.AssetExecutionContext, bars: pl.DataFrame) -> dg.Output
 
 @dg.asset(
     group_name=GROUP,
-    code_version="2",
+    code_version="3",
     partitions_def=SYMBOLS,
     backfill_policy=BACKFILL_POLICY,
     description="Market regime of every bar (volatility x trend, causal), with its numeric inputs. "

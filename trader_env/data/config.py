@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from trader_env.paths import config_dir, storage_root
+from trader_env.sessions import check_session_clock
 from trader_env.yaml_config import load_profiled_model
 
 #: Canonical bar fields a file column can be mapped to explicitly (``files.column_map``).
@@ -35,6 +36,8 @@ def _check_symbols(symbols: list[str]) -> list[str]:
 
 #: An IANA timezone name, checked against the tz database.
 TimezoneName = Annotated[str, AfterValidator(_check_timezone)]
+#: A session clock, 'TZ' or 'TZ@HH:MM' (trader_env.sessions).
+SessionClock = Annotated[str, AfterValidator(check_session_clock)]
 #: A list of distinct, non-empty symbols.
 SymbolList = Annotated[list[str], AfterValidator(_check_symbols)]
 
@@ -222,12 +225,12 @@ class DataConfig(BaseModel):
             "metadata."
         ),
     )
-    session_timezone: TimezoneName | None = Field(
+    session_timezone: SessionClock | None = Field(
         None,
         description=(
-            "Timezone whose calendar date defines a trading session, overriding the market "
-            "calendar's (null: America/New_York for US equities, UTC for crypto, 17:00 "
-            "New York for FX)."
+            "Session clock overriding the market calendar's: 'TZ' (a session is the calendar "
+            "day there) or 'TZ@HH:MM' (sessions start at that local time). Null: "
+            "America/New_York for US equities, UTC for crypto, America/New_York@17:00 for FX."
         ),
     )
     sample: SampleSourceConfig = Field(
