@@ -115,6 +115,11 @@ def bars(
         validated, report = validate_bars(raw, data_config.session_timezone, data_config.market)
     except DataValidationError as exc:
         raise _refuse(exc) from None
+    if report.detected_market != report.market:
+        context.log.warning(
+            f"data.yaml sets market {report.market}, but {report.market_evidence}; set "
+            "market: null to detect it"
+        )
     metadata = plain_metadata(report.to_metadata())
     metadata.update({"dagster/row_count": validated.height, "preview": table(validated)})
     context.log.info(f"{validated.height} bars of {', '.join(context.partition_keys)}")

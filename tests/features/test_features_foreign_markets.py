@@ -163,3 +163,12 @@ def test_a_window_shorter_than_two_bars_names_the_key() -> None:
     # 45 minutes of 30-minute bars round to 2 bars.
     rounded = load_features_config(profile="dev", overrides={"market": {"rsi_window": "45min"}})
     assert rounded.resolve(profile).market.rsi_window == 2
+
+
+def test_a_market_in_data_yaml_that_the_bars_contradict_is_reported() -> None:
+    files = CASES["crypto_30m"][0]
+    _, report = load_bars_with_report(DataConfig(source="files", market="us_equity", files=files))
+    assert (report.market, report.detected_market) == ("us_equity", "crypto")
+    assert report.market_evidence.startswith("data.yaml (the bars look like crypto: ")
+    _, agreeing = load_bars_with_report(DataConfig(source="files", market="crypto", files=files))
+    assert agreeing.market_evidence == "data.yaml (agrees with the bars)"

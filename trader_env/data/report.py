@@ -68,6 +68,7 @@ class ValidationReport:
     stats: SessionStats
     market: str = "us_equity"
     market_evidence: str = "data.yaml"
+    detected_market: str = "us_equity"
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -105,6 +106,7 @@ class ValidationReport:
             "last_ts": self.last_ts,
             "market": self.market,
             "market_evidence": self.market_evidence,
+            "detected_market": self.detected_market,
             "session_timezone": self.session_timezone,
             "sessions": stats.sessions,
             "bars_per_session": dict(stats.bars_per_session),

@@ -198,6 +198,7 @@ def validate_bars(
         session_timezone=clock,
         market=market,
         market_evidence=evidence,
+        detected_market=detection.market,
         stats=session_statistics(bars, clock),
         notes=raw.notes,
     )
