@@ -1,4 +1,6 @@
-"""The phase workflow without Dagster: train, evaluate (with seed spread), pick a champion."""
+"""The phase workflow (trader_env.workflow): train, evaluate with production costs, baselines and
+cost sensitivity, seed spread, pick and promote a champion; plus the gate mode of the Dagster
+phase checks (pipelines.phases), which reads the same configs."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import pytest
 
 from pipelines.phases import build_phase_definitions
 from trader_env.config import load_phase_config
+from trader_env.costs import production_costs
 from trader_env.dataset import default_market_data
+from trader_env.evaluation.baselines import BASELINES
 from trader_env.evaluation.gates import evaluate_gate
 from trader_env.lineage import frame_fingerprint
 from trader_env.workflow import evaluate_phase_model, pick_candidate, train_phase_model
@@ -24,20 +28,60 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     return storage, market, model
 
 
+def _production(model, market):
+    symbols = market.bars["symbol"].unique().sort().to_list()
+    return model.config.env.with_costs(production_costs(symbols, "us_equity", profile="test"))
+
+
+@pytest.fixture(scope="module")
+def evaluated(trained):
+    storage, market, model = trained
+    return evaluate_phase_model(model, market, storage, _production(model, market))
+
+
+def test_a_costless_phase_is_also_reported_under_production_costs(trained, evaluated) -> None:
+    assert evaluated.gate_costs == "none"
+    for part in ("validation", "test"):
+        free, paid = evaluated.metrics[part], evaluated.production_metrics[part]
+        assert free["total_cost"] == 0.0
+        if free["daily_turnover"] > 0:
+            assert paid["total_cost"] > 0.0 and paid["net_pnl"] < free["net_pnl"]
+        # Cost sensitivity: at 0x the trades are free, and costs only ever take money away.
+        assert paid["net_pnl_cost_1x"] == pytest.approx(paid["net_pnl"], abs=1e-6)
+        pnls = [paid[f"net_pnl_cost_{f}x"] for f in (0, 1, 2, 3)]
+        assert pnls == sorted(pnls, reverse=True)
+        assert paid["breakeven_cost_bps"] >= 0.0
+
+
+def test_every_evaluation_shows_the_four_baselines(evaluated) -> None:
+    for part in ("validation", "test"):
+        baselines = evaluated.baselines[part]
+        assert set(baselines) == set(BASELINES)
+        flat = baselines["flat"]
+        assert flat["net_pnl"] == 0.0 and flat["daily_turnover"] == 0.0
+        assert baselines["intraday_long"]["daily_turnover"] > 0.0
+        assert baselines["buy_and_hold"]["total_cost"] > 0.0
+        best = evaluated.production_metrics[part]["best_intraday_baseline_sharpe"]
+        assert best >= max(0.0, baselines["intraday_long"]["sharpe"])
+
+
 def test_seed_spread_trains_each_extra_seed_and_reports_variation(trained) -> None:
     storage, market, model = trained
     evaluation_cfg = model.config.evaluation.model_copy(update={"seeds": [7]})
     config = model.config.model_copy(update={"evaluation": evaluation_cfg})
-    evaluation = evaluate_phase_model(dataclasses.replace(model, config=config), market, storage)
+    evaluation = evaluate_phase_model(
+        dataclasses.replace(model, config=config), market, storage, _production(model, market)
+    )
     validation = evaluation.metrics["validation"]
     assert validation["n_seeds"] == 2
     assert validation["seed_sharpe_std"] >= 0
     assert len(list((storage / "seed_runs" / "models" / "phase0").glob("*.zip"))) == 1
 
 
-def test_only_current_passing_evaluations_are_candidates(trained) -> None:
+def test_only_current_passing_evaluations_are_candidates(trained, evaluated) -> None:
     storage, market, model = trained
-    evaluation = evaluate_phase_model(model, market, storage)
+    # Judged as if it were gated under production costs (phase 0's own gate is costless).
+    evaluation = dataclasses.replace(evaluated, gate_costs="production")
     data_version = model.lineage["data_version"]
     hashes = {0: model.lineage["config_hash"], 1: "other"}
     picked, skipped = pick_candidate({0: evaluation, 1: None}, data_version, hashes)
@@ -53,6 +97,8 @@ def test_only_current_passing_evaluations_are_candidates(trained) -> None:
     )
     picked, skipped = pick_candidate({0: failed}, data_version, hashes)
     assert picked is None and skipped[0].startswith("gate failed")
+    picked, skipped = pick_candidate({0: evaluated}, data_version, hashes)
+    assert picked is None and "without production costs" in skipped[0]
 
 
 @pytest.mark.parametrize(("mode", "blocking"), [("enforced", True), ("advisory", False)])

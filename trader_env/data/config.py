@@ -13,6 +13,10 @@ from trader_env.paths import config_dir, storage_root
 from trader_env.sessions import DEFAULT_SESSION_TIMEZONE
 from trader_env.yaml_config import load_profiled_model
 
+#: Market types: each has its own default transaction costs (``assets_config/costs.yaml``).
+Market = Literal["us_equity", "crypto", "fx"]
+MARKETS: tuple[str, ...] = ("us_equity", "crypto", "fx")
+
 #: Canonical bar fields a file column can be mapped to explicitly (``files.column_map``).
 MappableField = Literal["symbol", "open", "high", "low", "close", "volume"]
 
@@ -218,6 +222,14 @@ class DataConfig(BaseModel):
         DEFAULT_SESSION_TIMEZONE,
         description="Timezone whose calendar date defines a trading session ('UTC' for 24/7).",
     )
+    market: Market | None = Field(
+        None,
+        description=(
+            "Market type of the symbols: us_equity, crypto or fx. It selects the default "
+            "production cost model (assets_config/costs.yaml). None: the market of the source "
+            "(us_equity for the sample and the synthetic market)."
+        ),
+    )
     sample: SampleSourceConfig = Field(
         default_factory=SampleSourceConfig, description="Settings of the 'sample' source."
     )
@@ -230,6 +242,9 @@ class DataConfig(BaseModel):
 
     @model_validator(mode="after")
     def _default_symbols(self) -> DataConfig:
+        if self.market is None and self.source in ("sample", "synthetic"):
+            # SPY, and a synthetic market calibrated on SPY's one-minute bars.
+            self.market = "us_equity"
         if not self.symbols:
             if self.source == "sample":
                 self.symbols = [self.sample.symbol]
