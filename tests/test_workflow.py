@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipelines.phases import build_phase_definitions
@@ -121,3 +122,78 @@ def test_model_files_are_versioned_not_overwritten(trained) -> None:
     assert again.model_path != model.model_path
     assert model.model_path.is_file() and again.model_path.is_file()
     assert isinstance(again.model_path, Path)
+
+
+def _as_candidate(evaluated, model_path: Path, validation: float, test: float):
+    """``evaluated`` (phase 0, trained on the test market) posing as a phase 2 candidate gated
+    under production costs, with the given validation / test Sharpe and strong evidence."""
+    metrics = {
+        "validation": {
+            **evaluated.metrics["validation"],
+            "sharpe": validation,
+            "sharpe_per_period": 0.5,
+            "n_days": 250.0,
+            "skew": 0.0,
+            "kurtosis": 0.0,
+        },
+        "test": {**evaluated.metrics["test"], "sharpe": test},
+    }
+    return dataclasses.replace(
+        evaluated, phase=2, model_path=model_path, metrics=metrics, gate_costs="production"
+    )
+
+
+def test_promotion_reads_validation_never_test(trained, evaluated, tmp_path: Path) -> None:
+    import shutil
+
+    from trader_env.workflow import promote_champion, remeasure_champion
+
+    storage, market, model = trained
+    symbols = market.bars["symbol"].unique().sort().to_list()
+    costs = production_costs(symbols, "us_equity", profile="test")
+    data_version = model.lineage["data_version"]
+    hashes = {2: evaluated.lineage["config_hash"]}
+    copies = []
+    for name in ("a", "b", "c"):
+        copies.append(tmp_path / f"{name}.zip")
+        shutil.copyfile(model.model_path, copies[-1])
+    registry_root = tmp_path / "registry"
+
+    first = promote_champion(
+        {2: _as_candidate(evaluated, copies[0], 0.0, 0.0)},
+        market,
+        registry_root,
+        data_version,
+        hashes,
+        costs,
+    )
+    assert first.promoted and first.champion.gate_costs == "production"
+    remeasured = remeasure_champion(first.champion, market, costs)
+    assert remeasured is not None and np.isfinite(remeasured)
+    # Better on validation than the champion re-measured on the same days, worse on test.
+    better = promote_champion(
+        {2: _as_candidate(evaluated, copies[1], remeasured + 1.0, -9.0)},
+        market,
+        registry_root,
+        data_version,
+        hashes,
+        costs,
+    )
+    assert better.promoted, better.reason
+    assert better.champion_remeasured_sharpe == pytest.approx(remeasured)
+    # Worse on validation, far better on test: refused.
+    worse = promote_champion(
+        {2: _as_candidate(evaluated, copies[2], remeasured - 1.0, 9.0)},
+        market,
+        registry_root,
+        data_version,
+        hashes,
+        costs,
+    )
+    assert not worse.promoted and "does not beat champion" in worse.reason
+    # The champion is re-measured with today's costs: tripled costs change its Sharpe.
+    tripled = {s: c.scaled(3.0) for s, c in costs.items()}
+    if evaluated.production_metrics["validation"]["daily_turnover"] > 0:
+        assert remeasure_champion(better.champion, market, tripled) != pytest.approx(
+            remeasure_champion(better.champion, market, costs)
+        )

@@ -15,8 +15,10 @@ import polars as pl
 import yaml
 
 from trader_env.evaluation import ChampionRegistry
+from trader_env.evaluation.champion import SharpeEvidence
 from trader_env.paths import PROJECT_ROOT
 from trader_env.training import algorithm_class
+from trader_env.workflow import candidate_record
 
 PASSING = [{"metric": "n_days", "op": ">=", "threshold": 1}]
 HEALTHY = [{"metric": "completion_rate", "op": ">=", "threshold": 1}]
@@ -61,6 +63,13 @@ def test_sigkill_during_phase2_training_keeps_champion_and_models(tmp_path: Path
     output, _ = first.communicate(timeout=600)
     assert first.returncode == 0, output
     registry = ChampionRegistry(storage)
+    if registry.current() is None:
+        # A tiny budget rarely earns a deflated Sharpe >= 0.95; what this test needs is a
+        # champion serving before the kill, so phase 2 (gated under production costs) is
+        # promoted on made-up strong evidence.
+        evaluation = pickle.loads((storage / "assets" / "phase2_evaluation.pkl").read_bytes())
+        strong = SharpeEvidence(sharpe_per_period=0.5, n_days=250, skew=0.0, kurtosis=3.0)
+        assert registry.consider(candidate_record(evaluation), strong).promoted
     champion = registry.current()
     assert champion is not None, output
     models_before = sorted((storage / "models").rglob("*.zip"))
