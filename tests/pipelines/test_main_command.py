@@ -101,3 +101,25 @@ def test_files_source_without_symbols_is_a_config_error_not_a_traceback(tmp_path
     assert "Traceback" not in result.stderr, result.stderr
     assert str(config_dir / "data.yaml") in result.stderr
     assert "'symbols' must list the symbols" in result.stderr
+
+
+def test_a_symbol_without_a_cost_model_is_refused_when_the_definitions_load(
+    tmp_path: Path,
+) -> None:
+    config_dir = _copy_configs(tmp_path / "config")
+    _edit(config_dir / "costs.yaml", lambda d: d["markets"].pop("us_equity"))
+    result = _run(tmp_path, config_dir)
+    assert result.returncode == 1
+    assert "Configuration error" in result.stderr and "Traceback" not in result.stderr
+    assert str(config_dir / "costs.yaml") in result.stderr
+    assert "symbol 'SYNA' has no cost model" in result.stderr
+    assert "markets.us_equity" in result.stderr
+
+
+def test_a_malformed_cost_model_is_refused_naming_file_symbol_and_key(tmp_path: Path) -> None:
+    config_dir = _copy_configs(tmp_path / "config")
+    _edit(config_dir / "costs.yaml", lambda d: d.update(symbols={"SYNB": {"fees_bps": -1}}))
+    result = _run(tmp_path, config_dir)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert str(config_dir / "costs.yaml") in result.stderr
+    assert "symbol 'SYNB'" in result.stderr and "symbols.SYNB.fees_bps" in result.stderr
