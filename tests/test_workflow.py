@@ -100,6 +100,11 @@ def test_only_current_passing_evaluations_are_candidates(trained, evaluated) -> 
     assert picked is None and skipped[0].startswith("gate failed")
     picked, skipped = pick_candidate({0: evaluated}, data_version, hashes)
     assert picked is None and "without production costs" in skipped[0]
+    current_splits = evaluation.lineage["splits_version"]
+    picked, _ = pick_candidate({0: evaluation}, data_version, hashes, current_splits)
+    assert picked is evaluation
+    _, skipped = pick_candidate({0: evaluation}, data_version, hashes, "other-split-dates")
+    assert "other split dates" in skipped[0]
 
 
 @pytest.mark.parametrize(("mode", "blocking"), [("enforced", True), ("advisory", False)])

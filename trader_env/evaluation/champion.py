@@ -38,9 +38,9 @@ from trader_env.atomic import atomic_path, atomic_write_text
 from trader_env.evaluation.champion_records import (
     ChampionEvent,
     ChampionRecord,
+    RegistryFile,
     SharpeEvidence,
     TrialRecord,
-    RegistryFile,
 )
 from trader_env.evaluation.psr import deflated_sharpe_ratio
 from trader_env.paths import storage_root

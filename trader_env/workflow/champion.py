@@ -15,6 +15,7 @@ from trader_env.dataset import MarketData
 from trader_env.env.config import CostConfig, EnvConfig
 from trader_env.evaluation.backtest import run_backtest
 from trader_env.evaluation.champion import ChampionRecord, ChampionRegistry, SharpeEvidence
+from trader_env.workflow.evaluation import splits_version
 from trader_env.workflow.records import GATE_PART, REPORT_PART, ChampionOutcome, PhaseEvaluation
 from trader_env.workflow.training import load_policy
 
@@ -26,12 +27,14 @@ def pick_candidate(
     evaluations: Mapping[int, PhaseEvaluation | None],
     data_version: str,
     config_hashes: Mapping[int, str],
+    splits_version: str | None = None,
 ) -> tuple[PhaseEvaluation | None, dict[int, str]]:
-    """The latest phase whose gate passed under production costs on the current data and config.
+    """The latest phase whose gate passed under production costs on the current data, split and
+    config.
 
-    A stored evaluation of older data or of a config (costs included) that has changed since is
-    not current, whatever its gate said; a gate judged without production costs (phases 0-1)
-    cannot make a model serve.
+    A stored evaluation of older data, other split dates (``splits_version``, when given) or a
+    config (costs included) that has changed since is not current, whatever its gate said; a
+    gate judged without production costs (phases 0-1) cannot make a model serve.
     """
     skipped: dict[int, str] = {}
     for phase in sorted(evaluations, reverse=True):
@@ -40,6 +43,11 @@ def pick_candidate(
             skipped[phase] = "never evaluated"
         elif evaluation.lineage.get("data_version") != data_version:
             skipped[phase] = "evaluated on other data (stale)"
+        elif (
+            splits_version is not None
+            and evaluation.lineage.get("splits_version") != splits_version
+        ):
+            skipped[phase] = "evaluated on other split dates (stale)"
         elif evaluation.lineage.get("config_hash") != config_hashes.get(phase):
             skipped[phase] = "evaluated with another config or cost model (stale)"
         elif evaluation.gate_costs != "production":
@@ -109,7 +117,9 @@ def promote_champion(
     registry = ChampionRegistry(storage)
     demoted = tuple(registry.demote_ineligible())
     previous = registry.current()
-    candidate, skipped = pick_candidate(evaluations, data_version, config_hashes)
+    candidate, skipped = pick_candidate(
+        evaluations, data_version, config_hashes, splits_version(market.splits)
+    )
     if candidate is None:
         why = "no phase passed its gate under production costs on the current data and config"
         reason = f"no champion: {why}" if previous is None else f"champion unchanged: {why}"

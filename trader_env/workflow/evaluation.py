@@ -28,6 +28,8 @@ from trader_env.evaluation.reports import (
     write_metrics_json,
     write_tearsheet,
 )
+from trader_env.features import Splits
+from trader_env.lineage import config_fingerprint
 from trader_env.workflow.oracle import oracle_comparison
 from trader_env.workflow.records import (
     EVALUATION_PARTS,
@@ -59,6 +61,13 @@ def backtest_metrics(result: BacktestResult, drawdown_limit: float) -> dict[str,
     values["mean_episode_reward"] = float(result.bars["reward"].sum()) / len(result.symbols)
     values["sharpe_per_period"] = per_period_sharpe(result.daily_returns.to_numpy())
     return values
+
+
+def splits_version(splits: Splits) -> str:
+    """Fingerprint of where the parts lie and how features are normalised: an evaluation of
+    other split dates measured other days and cannot be compared with today's."""
+    data = splits.to_dict()
+    return config_fingerprint({"parts": data["parts"], "normalization": data["normalization"]})
 
 
 def best_baseline_sharpe(baselines: dict[str, dict[str, float]]) -> float:
@@ -164,6 +173,7 @@ def evaluate_phase_model(
         lineage={
             **model.lineage,
             "gate_part": GATE_PART,
+            "splits_version": splits_version(market.splits),
             "gate_costs": config.costs,
             "algorithm": model.algorithm,
             "env_config": config.env.model_dump(mode="json"),
