@@ -11,6 +11,8 @@ import pytest
 from pipelines.definitions import defs
 from pipelines.partitions import all_symbols_tags
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def gated_config(config_dir_factory, monkeypatch: pytest.MonkeyPatch) -> Path:

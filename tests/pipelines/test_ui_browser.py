@@ -39,6 +39,7 @@ TEST_PROFILE_BARS = 2 * 60 * 60
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,
     # gql (under dagster-graphql's client) warns about its own deprecated call style.
     pytest.mark.filterwarnings("ignore::DeprecationWarning:gql.*"),
     pytest.mark.timeout(SERVER_START_TIMEOUT_S + RUN_TIMEOUT_S + 60),
