@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines.phases import build_phase_definitions
 from trader_env.config import load_phase_config
 from trader_env.costs import production_costs
 from trader_env.dataset import default_market_data
@@ -105,20 +104,6 @@ def test_only_current_passing_evaluations_are_candidates(trained, evaluated) -> 
     assert picked is evaluation
     _, skipped = pick_candidate({0: evaluation}, data_version, hashes, "other-split-dates")
     assert "other split dates" in skipped[0]
-
-
-@pytest.mark.parametrize(("mode", "blocking"), [("enforced", True), ("advisory", False)])
-def test_gates_block_unless_advisory(monkeypatch: pytest.MonkeyPatch, mode: str, blocking: bool):
-    monkeypatch.setenv("TRADER_GATES", mode)
-    _, checks = build_phase_definitions()
-    specs = [spec for check in checks for spec in check.check_specs]
-    assert len(specs) == 12 and all(spec.blocking is blocking for spec in specs)
-
-
-def test_unknown_gate_mode_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TRADER_GATES", "off")
-    with pytest.raises(ValueError, match="TRADER_GATES"):
-        build_phase_definitions()
 
 
 def test_model_files_are_versioned_not_overwritten(trained) -> None:

@@ -4,40 +4,19 @@ and the champion step considers only the latest phase that passed under producti
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pipelines.definitions import defs
 from pipelines.partitions import all_symbols_tags
-from trader_env.paths import PROJECT_ROOT
 
-PASSING = [{"metric": "n_days", "op": ">=", "threshold": 1}]
-HEALTHY = [{"metric": "completion_rate", "op": ">=", "threshold": 1}]
-UNREACHABLE = [{"metric": "sharpe", "op": ">", "threshold": 1.0e9}]
-
-
-def _config_dir(tmp_path: Path, failing_phase: int, algorithm: dict | None = None) -> Path:
-    """A copy of assets_config whose gates pass up to ``failing_phase``, which cannot pass;
-    ``algorithm`` replaces phase 0's algorithm section (inherited by every later phase)."""
-    folder = tmp_path / "assets_config"
-    shutil.copytree(PROJECT_ROOT / "assets_config", folder)
-    for phase in range(6):
-        path = folder / f"phase{phase}.yaml"
-        data = yaml.safe_load(path.read_text())
-        data["training_checks"] = HEALTHY
-        data["gate"] = UNREACHABLE if phase == failing_phase else PASSING
-        if phase == 0 and algorithm is not None:
-            data["algorithm"] = {**data["algorithm"], **algorithm}
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return folder
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def gated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = _config_dir(tmp_path, failing_phase=3)
+def gated_config(config_dir_factory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = config_dir_factory(failing_phase=3)
     monkeypatch.setenv("TRADER_CONFIG_DIR", str(folder))
     return folder
 
@@ -116,9 +95,12 @@ def test_failing_gate_blocks_downstream_and_champion_promotes_last_pass(
     assert metadata["bars_content_hashes"].value == partitions
 
 
-def test_recurrent_ppo_phases_train_and_block(tmp_path, monkeypatch, storage, resources, instance):
+def test_recurrent_ppo_phases_train_and_block(
+    config_dir_factory, monkeypatch, storage, resources, instance
+):
     lstm = {"name": "RecurrentPPO", "policy": "MlpLstmPolicy"}
-    monkeypatch.setenv("TRADER_CONFIG_DIR", str(_config_dir(tmp_path, 1, algorithm=lstm)))
+    folder = config_dir_factory(failing_phase=1, algorithm=lstm)
+    monkeypatch.setenv("TRADER_CONFIG_DIR", str(folder))
     result = defs.resolve_job_def("full_pipeline").execute_in_process(
         instance=instance, resources=resources, raise_on_error=False, tags=all_symbols_tags()
     )

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from trader_env.paths import PROJECT_ROOT
@@ -44,6 +45,7 @@ def _run(tmp_path: Path, config_dir: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_failed_gate_exits_zero_and_says_what_it_blocked(tmp_path: Path) -> None:
     config_dir = _copy_configs(tmp_path / "config")
     for phase in (0, 1):
@@ -69,6 +71,7 @@ def test_failed_gate_exits_zero_and_says_what_it_blocked(tmp_path: Path) -> None
     assert "No champion serves" in result.stdout
 
 
+@pytest.mark.slow
 def test_bad_data_exits_one_and_names_the_file_and_line(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     raw.mkdir()
