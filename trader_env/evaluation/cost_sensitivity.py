@@ -65,8 +65,16 @@ def cost_sensitivity(
     schedule = ActionSchedule.replay(result, arrays)
     out: dict[str, float] = {}
     for factor in factors:
-        replay = run_backtest(
-            schedule, arrays, env_config.scaled_costs(factor), session_timezone=session_timezone
+        # At 1x the replay is the backtest itself (a test proves they are identical).
+        replay = (
+            result
+            if factor == 1.0
+            else run_backtest(
+                schedule,
+                arrays,
+                env_config.scaled_costs(factor),
+                session_timezone=session_timezone,
+            )
         )
         metrics = compute_metrics(replay.daily_returns)
         label = factor_label(factor)
