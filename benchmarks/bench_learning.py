@@ -17,11 +17,12 @@ import time
 from pathlib import Path
 
 from trader_env.config import load_phase_config
+from trader_env.costs import production_costs, with_production_costs
 from trader_env.data import generate_synthetic_market, load_data_config
 from trader_env.dataset import build_market_data
 from trader_env.lineage import frame_fingerprint
 from trader_env.workflow import (
-    cost_per_side_bps,
+    env_cost_per_side_bps,
     evaluate_phase_model,
     oracle_daily_returns,
     train_phase_model,
@@ -41,16 +42,21 @@ def main() -> None:
     data_config = load_data_config(profile=args.profile, overrides={"source": "synthetic"})
     market_sim = generate_synthetic_market(data_config)
     market = build_market_data(market_sim.bars, args.profile, FRACTION_SPLITS)
+    symbols = market.bars["symbol"].unique().sort().to_list()
+    costs = production_costs(symbols, data_config.market, profile=args.profile)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             previous = None
             for phase in args.phases:
-                config = load_phase_config(
-                    phase, profile=args.profile, overrides={"training": {"seed": seed}}
+                config = with_production_costs(
+                    load_phase_config(
+                        phase, profile=args.profile, overrides={"training": {"seed": seed}}
+                    ),
+                    costs,
                 )
                 oracle = oracle_daily_returns(
-                    market_sim.oracle, market, cost_per_side_bps(config.env)
+                    market_sim.oracle, market, env_cost_per_side_bps(config.env, market.bars)
                 )
                 start = time.perf_counter()
                 model = train_phase_model(
@@ -60,7 +66,8 @@ def main() -> None:
                     data_version=frame_fingerprint(market.bars),
                     previous=previous,
                 )
-                evaluation = evaluate_phase_model(model, market, Path(tmp), oracle)
+                production_env = config.env.with_costs(costs)
+                evaluation = evaluate_phase_model(model, market, Path(tmp), production_env, oracle)
                 elapsed = time.perf_counter() - start
                 rows.append((seed, phase, model.timesteps, elapsed, evaluation.metrics["test"]))
                 previous = model

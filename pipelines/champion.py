@@ -11,8 +11,10 @@ import polars as pl
 
 from pipelines.io_manager import ParquetIOManager
 from pipelines.metadata import json_safe
-from trader_env.config import PHASES, config_hash, load_phase_config
+from pipelines.phases import phase_config, symbol_costs
+from trader_env.config import PHASES, config_hash
 from trader_env.dataset import MarketData
+from trader_env.evaluation.champion import ChampionRegistry, ChampionRegistryError
 from trader_env.features import Splits
 from trader_env.lineage import frame_fingerprint
 from trader_env.paths import storage_root
@@ -47,21 +49,29 @@ EVALUATION_INS = {
         **{name: dg.AssetIn(name) for name in ("bars", "features", "regimes", "splits")},
     },
     code_version="1",
-    description="Promotes the latest phase whose gate passed on the current data and config if "
-    "it beats the serving champion's test Sharpe on the same data and costs; keeps the history "
-    "and the previous champion for rollback (data/champion/registry.json).",
+    description="Decides which model serves: the latest phase whose gate passed under "
+    "production costs on the current data and config, if it beats the serving champion "
+    "re-measured on the same validation days and costs and its deflated Sharpe ratio (for every "
+    "trial the registry counted) is >= 0.95. Demotes a champion that was never gated under "
+    "production costs. Test results are recorded, never compared. Keeps the history and "
+    "previous champions for rollback (data/champion/registry.json).",
 )
 def champion_model(context: dg.AssetExecutionContext, **inputs) -> dg.Output[ChampionOutcome]:
     bars: pl.DataFrame = inputs["bars"]
     splits: Splits = inputs["splits"]
     market = MarketData(bars, inputs["features"], inputs["regimes"], splits)
-    outcome = promote_champion(
-        {phase: inputs[f"phase{phase}"] for phase in PHASES},
-        market,
-        storage_root(),
-        data_version=frame_fingerprint(bars),
-        config_hashes={phase: config_hash(load_phase_config(phase)) for phase in PHASES},
-    )
+    costs = symbol_costs(bars, splits)
+    try:
+        outcome = promote_champion(
+            {phase: inputs[f"phase{phase}"] for phase in PHASES},
+            market,
+            storage_root(),
+            data_version=frame_fingerprint(bars),
+            config_hashes={phase: config_hash(phase_config(phase, costs)) for phase in PHASES},
+            costs=costs,
+        )
+    except ChampionRegistryError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     context.log.info(f"champion: {outcome.reason}")
     serving = outcome.champion
     metadata: dict = {
@@ -77,7 +87,14 @@ def champion_model(context: dg.AssetExecutionContext, **inputs) -> dg.Output[Cha
         "replaced": dg.MetadataValue.json(
             json_safe(outcome.previous.model_dump()) if outcome.previous else {}
         ),
+        "demoted": dg.MetadataValue.json(list(outcome.demoted)),
+        "champion_remeasured_validation_sharpe": outcome.champion_remeasured_sharpe
+        if outcome.champion_remeasured_sharpe is not None
+        else "not re-measured",
     }
+    metadata["trials_counted"] = len(ChampionRegistry(storage_root()).trials())
     if serving is not None:
+        metadata["n_trials"] = serving.n_trials if serving.n_trials is not None else "unrecorded"
+        metadata["dsr"] = serving.dsr if serving.dsr is not None else "unrecorded"
         metadata["serving_model_path"] = dg.MetadataValue.path(serving.model_path)
     return dg.Output(outcome, metadata=metadata)

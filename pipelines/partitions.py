@@ -12,6 +12,7 @@ launches one run per symbol (``BACKFILL_POLICY``), which the run queue executes 
 import dagster as dg
 import polars as pl
 
+from trader_env.costs import production_costs
 from trader_env.data import load_data_config
 from trader_env.lineage import frame_fingerprint, versions_by_symbol
 from trader_env.paths import config_dir
@@ -29,8 +30,9 @@ def configured_symbols() -> list[str]:
     """The partition keys: ``data.yaml`` symbols, or the source's own when none are listed.
 
     Raises :class:`~trader_env.yaml_config.ConfigError` naming the file when the data config is
-    invalid, and when the ``files`` source has neither a fixed symbol nor a ``symbols`` list (its
-    symbols are only known once files are read, and partitions must exist before any run).
+    invalid, when the ``files`` source has neither a fixed symbol nor a ``symbols`` list (its
+    symbols are only known once files are read, and partitions must exist before any run), and
+    when a symbol has no production cost model or a malformed one (``costs.yaml``).
     """
     config = load_data_config()
     if not config.symbols:
@@ -39,6 +41,9 @@ def configured_symbols() -> list[str]:
             f"data by when source '{config.source}' has no fixed symbol (files.symbol is null), "
             "e.g. symbols: [SPY, QQQ]"
         )
+    if config.market is not None:
+        # Refused here, when the definitions load, rather than after hours of training.
+        production_costs(config.symbols, config.market)
     return list(config.symbols)
 
 

@@ -14,17 +14,23 @@ import dagster as dg
 import polars as pl
 
 from pipelines.metadata import json_safe, plain_metadata
-from trader_env.config import PHASES, load_phase_config
+from trader_env.config import PHASES, PhaseConfig, load_phase_config
+from trader_env.costs import production_costs, with_production_costs
+from trader_env.data import load_data_config
 from trader_env.dataset import MarketData
+from trader_env.env.config import CostConfig
+from trader_env.evaluation.baselines import BASELINES
+from trader_env.evaluation.cost_sensitivity import COST_FACTORS, factor_label
 from trader_env.evaluation.gates import GateResult
 from trader_env.features import Splits
 from trader_env.lineage import frame_fingerprint, versions_by_symbol
 from trader_env.paths import storage_root
 from trader_env.workflow import (
+    EVALUATION_PARTS,
     GATE_PART,
     PhaseEvaluation,
     PhaseModel,
-    cost_per_side_bps,
+    env_cost_per_side_bps,
     evaluate_phase_model,
     oracle_daily_returns,
     train_phase_model,
@@ -50,9 +56,23 @@ MARKET_INS = {name: dg.AssetIn(name) for name in ("bars", "features", "regimes",
 SERIES_SHOWN = ("entropy", "explained_variance", "episode_reward", "episode_net_pnl")
 
 
-def _load_config(phase: int):
+def symbol_costs(bars: pl.DataFrame, splits: Splits) -> dict[str, CostConfig]:
+    """Production cost model of every symbol in ``bars`` (``assets_config/costs.yaml``), for
+    ``data.yaml``'s market, else the market detected from the bars (``splits.market``)."""
+    symbols = bars["symbol"].unique().sort().to_list()
+    market = load_data_config().market
+    if market is None and splits.market is not None:
+        market = splits.market.market
     try:
-        return load_phase_config(phase)
+        return production_costs(symbols, market)
+    except ConfigError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+
+
+def phase_config(phase: int, costs: dict[str, CostConfig]) -> PhaseConfig:
+    """Phase ``phase``'s config as it trains: production costs applied when it uses them."""
+    try:
+        return with_production_costs(load_phase_config(phase), costs)
     except ConfigError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
 
@@ -113,7 +133,7 @@ def _build_model_asset(phase: int) -> dg.AssetsDefinition:
         + (f", warm-started from phase {phase - 1} when spaces match." if phase else "."),
     )
     def _model(context: dg.AssetExecutionContext, **inputs) -> dg.Output[PhaseModel]:
-        config = _load_config(phase)
+        config = phase_config(phase, symbol_costs(inputs["bars"], inputs["splits"]))
         market = MarketData(inputs["bars"], inputs["features"], inputs["regimes"], inputs["splits"])
         model = train_phase_model(
             config,
@@ -144,8 +164,10 @@ def _build_evaluation_asset(phase: int) -> dg.AssetsDefinition:
         group_name=f"phase_{phase}",
         ins={"model": dg.AssetIn(f"phase{phase}_model"), **MARKET_INS},
         code_version="1",
-        description=f"Phase {phase} model backtested on the validation and test splits in the "
-        "training environment and costs, against buy-and-hold; quantstats tear sheet and plots.",
+        description=f"Phase {phase} model backtested on the validation split (gate) and the test "
+        "split (reported only) in its training environment, under production costs, at 0x-3x "
+        "costs, next to the flat / intraday long / buy-and-hold / intraday momentum baselines; "
+        "quantstats tear sheet and plots.",
     )
     def _evaluation(
         context: dg.AssetExecutionContext,
@@ -156,8 +178,9 @@ def _build_evaluation_asset(phase: int) -> dg.AssetsDefinition:
         splits: Splits,
     ) -> dg.Output[PhaseEvaluation]:
         market = MarketData(bars, features, regimes, splits)
-        oracle = _synthetic_oracle(market, cost_per_side_bps(model.config.env))
-        evaluation = evaluate_phase_model(model, market, storage_root(), oracle)
+        production_env = model.config.env.with_costs(symbol_costs(bars, splits))
+        oracle = _synthetic_oracle(market, env_cost_per_side_bps(model.config.env, bars))
+        evaluation = evaluate_phase_model(model, market, storage_root(), production_env, oracle)
         return dg.Output(evaluation, metadata=_evaluation_metadata(evaluation))
 
     return _evaluation
@@ -191,16 +214,81 @@ KEY_METRICS = (
 )
 
 
+def _fmt(value: float | None, spec: str = ".3g") -> str:
+    return "n/a" if value is None or not math.isfinite(value) else format(value, spec)
+
+
+def agent_vs_baselines_table(evaluation: PhaseEvaluation) -> str:
+    """Markdown: the agent (own env and production costs) next to every baseline, per split."""
+    lines = [
+        "| split | policy | costs | Sharpe | PSR | annual return | max DD | daily turnover | net P&L |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for part in EVALUATION_PARTS:
+        rows = [
+            (
+                "agent",
+                "own env" if evaluation.gate_costs == "none" else "production",
+                evaluation.metrics[part],
+            )
+        ]
+        if evaluation.gate_costs == "none":
+            rows.append(("agent", "production", evaluation.production_metrics.get(part, {})))
+        rows += [
+            (name, "production", evaluation.baselines.get(part, {}).get(name, {}))
+            for name in BASELINES
+        ]
+        for name, costs, m in rows:
+            lines.append(
+                f"| {part} | {name} | {costs} | {_fmt(m.get('sharpe'))} | {_fmt(m.get('psr'), '.2f')} "
+                f"| {_fmt(m.get('annual_return'), '.2%')} | {_fmt(m.get('max_drawdown'), '.2%')} "
+                f"| {_fmt(m.get('daily_turnover'))} | {_fmt(m.get('net_pnl'), ',.0f')} |"
+            )
+    return "\n".join(lines)
+
+
+def cost_sensitivity_table(evaluation: PhaseEvaluation) -> str:
+    """Markdown: Sharpe and annual return at 0x-3x production costs, break-even cost."""
+    labels = [factor_label(f) for f in COST_FACTORS]
+    lines = [
+        "| split | "
+        + " | ".join(f"Sharpe {x}" for x in labels)
+        + " | "
+        + " | ".join(f"return {x}" for x in labels)
+        + " | paid bps/side | break-even bps/side |",
+        "|---|" + "---:|" * (2 * len(labels) + 2),
+    ]
+    for part in EVALUATION_PARTS:
+        m = evaluation.production_metrics.get(part, {})
+        lines.append(
+            f"| {part} | "
+            + " | ".join(_fmt(m.get(f"sharpe_cost_{x}")) for x in labels)
+            + " | "
+            + " | ".join(_fmt(m.get(f"annual_return_cost_{x}"), ".2%") for x in labels)
+            + f" | {_fmt(m.get('cost_per_side_bps'))} | {_fmt(m.get('breakeven_cost_bps'))} |"
+        )
+    return "\n".join(lines)
+
+
 def _evaluation_metadata(evaluation: PhaseEvaluation) -> dict:
-    rows = ["| metric | validation | test |", "|---|---|---|"]
+    rows = ["| metric | validation (decides) | test (reported) |", "|---|---|---|"]
     for key in KEY_METRICS:
         if key in evaluation.metrics["test"]:
             values = [evaluation.metrics[p].get(key, float("nan")) for p in ("validation", "test")]
             rows.append(f"| {key} | {values[0]:.4g} | {values[1]:.4g} |")
+    validation = evaluation.production_metrics.get(GATE_PART, {})
     metadata: dict = {
         "metrics": dg.MetadataValue.md("\n".join(rows)),
+        "agent_vs_baselines": dg.MetadataValue.md(agent_vs_baselines_table(evaluation)),
+        "cost_sensitivity": dg.MetadataValue.md(cost_sensitivity_table(evaluation)),
         "gate_passed": evaluation.gate.passed,
+        "gate_costs": evaluation.gate_costs,
         "gate": _criteria_table(evaluation.gate),
+        "validation_sharpe_production_costs": validation.get("sharpe", float("nan")),
+        "best_intraday_baseline_sharpe_validation": validation.get(
+            "best_intraday_baseline_sharpe", float("nan")
+        ),
+        "breakeven_cost_bps_validation": validation.get("breakeven_cost_bps", float("nan")),
         "regimes_test": dg.MetadataValue.md(evaluation.regime_table or "no regime table"),
         "test_sharpe": evaluation.test_sharpe,
         "lineage": dg.MetadataValue.json(json_safe(evaluation.lineage)),

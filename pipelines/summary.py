@@ -48,7 +48,12 @@ def render_summary(
     statuses: list[PhaseStatus], champion: ChampionOutcome | None, enforced: bool = True
 ) -> str:
     """Plain-text summary: verdict, criteria vs thresholds and report path for every phase."""
-    lines = ["", "Phase results (gates judged on the validation split; Sharpe shown for test):", ""]
+    lines = [
+        "",
+        "Phase results (gates and promotion judged on the validation split; test is reported "
+        "only; baselines run in the same environment under production costs):",
+        "",
+    ]
     if not enforced:
         lines.insert(1, "Gates were ADVISORY in this run: later phases ran whatever the verdicts.")
     first_failure: int | None = None
@@ -65,17 +70,8 @@ def render_summary(
             )
             lines.append(f"    training health: {_criteria(status.model.training_checks)}")
         if status.evaluation is not None:
-            test = status.evaluation.metrics["test"]
             lines.append(f"    gate: {_criteria(status.evaluation.gate)}")
-            lines.append(
-                f"    test: Sharpe {test['sharpe']:.3g}, max drawdown {test['max_drawdown']:.2%}, "
-                f"buy-and-hold Sharpe {test.get('benchmark_sharpe', math.nan):.3g}"
-                + (
-                    f", oracle fraction {test['oracle_fraction']:.2f}"
-                    if "oracle_fraction" in test
-                    else ""
-                )
-            )
+            lines.extend(_evaluation_lines(status.evaluation))
             report = status.evaluation.reports.get("tearsheet") or status.evaluation.reports.get(
                 "plot"
             )
@@ -89,13 +85,58 @@ def render_summary(
                 f"\nPhase {first_failure} did not pass: phases {blocked} were blocked in this run."
             )
     if champion is not None:
-        serving = champion.champion
-        lines.append(
-            f"\nChampion: {'PROMOTED' if champion.promoted else 'unchanged'}: {champion.reason}"
-        )
-        if serving is not None:
-            lines.append(
-                f"    serving {serving.phase} v{serving.version} "
-                f"(test Sharpe {serving.test_sharpe:.3g}): {serving.model_path}"
-            )
+        lines.extend(_champion_lines(champion))
     return "\n".join(lines)
+
+
+def _fmt(value: float | None, spec: str = ".2f") -> str:
+    return "n/a" if value is None or not math.isfinite(value) else format(value, spec)
+
+
+def _policy_line(label: str, m: dict[str, float]) -> str:
+    return (
+        f"      {label:<22} Sharpe {_fmt(m.get('sharpe')):>6}  return "
+        f"{_fmt(m.get('annual_return'), '.1%'):>7}  max DD {_fmt(m.get('max_drawdown'), '.1%'):>6}"
+        f"  turnover {_fmt(m.get('daily_turnover'), '.2f'):>6}x/day"
+    )
+
+
+def _evaluation_lines(evaluation: PhaseEvaluation) -> list[str]:
+    """Per split: the agent (own env; production costs too when it trained for free), the
+    four baselines under production costs, and the break-even cost per side."""
+    lines = []
+    costless = evaluation.gate_costs == "none"
+    for part, role in (("validation", "decides"), ("test", "reported only")):
+        production = evaluation.production_metrics.get(part, {})
+        lines.append(
+            f"    {part} ({role}); costs paid {_fmt(production.get('cost_per_side_bps'))} bps/side"
+            f", break-even {_fmt(production.get('breakeven_cost_bps'))} bps/side"
+        )
+        own = evaluation.metrics[part]
+        lines.append(_policy_line("agent, no costs" if costless else "agent", own))
+        if costless:
+            lines.append(_policy_line("agent, production costs", production))
+        for name, m in evaluation.baselines.get(part, {}).items():
+            lines.append(_policy_line(name, m))
+        if "oracle_fraction" in own:
+            lines.append(f"      oracle fraction {own['oracle_fraction']:.2f}")
+    return lines
+
+
+def _champion_lines(champion: ChampionOutcome) -> list[str]:
+    lines = [f"\nChampion: {'PROMOTED' if champion.promoted else 'unchanged'}: {champion.reason}"]
+    for reason in champion.demoted:
+        lines.append(f"    demoted: {reason}")
+    serving = champion.champion
+    if serving is None:
+        lines.append(
+            "    No champion serves: no model has passed its gate under production costs and "
+            "earned its promotion."
+        )
+    else:
+        lines.append(
+            f"    serving {serving.phase} v{serving.version} (validation Sharpe "
+            f"{_fmt(serving.validation_sharpe)}, DSR {_fmt(serving.dsr)} over "
+            f"{serving.n_trials} trial(s)): {serving.model_path}"
+        )
+    return lines

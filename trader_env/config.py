@@ -258,6 +258,13 @@ class PhaseConfig(_Strict):
         "EnvConfig defaults.",
     )
     env: EnvConfig = Field(description="The trading environment (preset + explicit keys).")
+    costs: Literal["none", "production"] = Field(
+        default="production",
+        description="Costs the phase trains and is gated with: 'production' replaces env.costs "
+        "by every symbol's production cost model (assets_config/costs.yaml) once the symbols "
+        "are known (trader_env.costs.with_production_costs); 'none' keeps env.costs (the "
+        "costless phases 0-1, which are also reported under production costs).",
+    )
     algorithm: AlgorithmConfig = Field(description="SB3 algorithm and hyperparameters.")
     training: TrainingConfig = Field(description="Budget and execution of training.")
     gate: list[GateCriterion] = Field(

@@ -110,10 +110,11 @@ def test_sessions_half_days_and_gaps(spy: tuple[pl.DataFrame, ValidationReport])
     assert report.rows_reordered == 0
 
 
-def test_market_is_detected_as_us_equity(spy: tuple[pl.DataFrame, ValidationReport]) -> None:
+def test_market_is_us_equity_and_the_bars_agree(spy: tuple[pl.DataFrame, ValidationReport]) -> None:
     bars, report = spy
-    assert report.market == "us_equity"
-    assert report.market_evidence.startswith("detected: 0.0% of bars on Saturdays")
+    # The sample source is us_equity by default, and the bars agree.
+    assert report.market == report.detected_market == "us_equity"
+    assert report.market_evidence == "data.yaml (agrees with the bars)"
     assert report.session_timezone == NEW_YORK
     profile = market_profile(bars)
     # The calendar's nominal session (390 one-minute bars) annualises the environment exactly

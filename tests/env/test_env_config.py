@@ -23,6 +23,7 @@ TOP_LEVEL = {
     "bars_per_year",
     "obs_clip",
     "costs",
+    "symbol_costs",
     "turnover_penalty",
     "risk_management",
     "risk",

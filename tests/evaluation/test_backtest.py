@@ -28,7 +28,9 @@ def test_always_long_is_buy_and_hold_minus_one_entry_cost(
     start = config.window - 1
     assert bars.height == len(market) - 1 - start  # one row per step
     capital = config.initial_capital
-    entry_cost = capital * cost_rates(market.close, config.costs)[start]
+    entry_cost = capital * (
+        cost_rates(market.close, config.costs)[start] + config.costs.commission_bps * 1e-4
+    )
     assert entry_cost > 0.0
     expected = capital * market.close[start + 1 :] / market.close[start] - entry_cost
     np.testing.assert_allclose(bars["equity"].to_numpy(), expected, rtol=0, atol=1e-9)

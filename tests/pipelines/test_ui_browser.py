@@ -12,9 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -24,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-import psutil
 import pytest
 import yaml
 
@@ -38,12 +34,12 @@ IN_CI = os.environ.get("CI") == "true"
 SERVER_START_TIMEOUT_S = 120
 UI_TIMEOUT_S = 90
 RUN_TIMEOUT_S = 180
-STOP_GRACE_S = 10
 #: Rows of ``bars`` in the test profile: 2 symbols x 60 sessions x 60 bars.
 TEST_PROFILE_BARS = 2 * 60 * 60
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,
     # gql (under dagster-graphql's client) warns about its own deprecated call style.
     pytest.mark.filterwarnings("ignore::DeprecationWarning:gql.*"),
     pytest.mark.timeout(SERVER_START_TIMEOUT_S + RUN_TIMEOUT_S + 60),
@@ -56,11 +52,10 @@ pytestmark = [
 
 @dataclass(frozen=True)
 class DevServer:
-    """A running ``dagster dev``: where it listens, its log, its process group, its folders."""
+    """A running ``dagster dev``: where it listens, its log, its storage root."""
 
     port: int
     log: Path
-    pgid: int
     storage: Path
 
     @property
@@ -69,12 +64,6 @@ class DevServer:
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _private_config(root: Path) -> Path:
@@ -90,33 +79,6 @@ def _private_config(root: Path) -> Path:
     return configs
 
 
-def _living_members(pgid: int) -> list[psutil.Process]:
-    members = []
-    for process in psutil.process_iter(["status"]):
-        try:
-            if os.getpgid(process.pid) == pgid and process.info["status"] != "zombie":
-                members.append(process)
-        except (ProcessLookupError, psutil.NoSuchProcess):
-            continue
-    return members
-
-
-def _stop_group(process: subprocess.Popen, pgid: int) -> None:
-    """SIGTERM the server's process group, SIGKILL whatever is left after the grace period."""
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + STOP_GRACE_S
-    while time.monotonic() < deadline and _living_members(pgid):
-        time.sleep(0.5)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait(timeout=STOP_GRACE_S)
-
-
 def _wait_until(condition: Callable[[], bool], timeout_s: float, what: str, server: DevServer):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -129,7 +91,7 @@ def _wait_until(condition: Callable[[], bool], timeout_s: float, what: str, serv
 
 
 @pytest.fixture(scope="module")
-def dagster_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+def dagster_dev(tmp_path_factory: pytest.TempPathFactory, process_groups) -> Iterator[DevServer]:
     root = tmp_path_factory.mktemp("dagster_dev")
     home = root / "dagster_home"
     home.mkdir()
@@ -143,38 +105,29 @@ def dagster_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]
         "TRADER_CONFIG_DIR": str(_private_config(root)),
         "SB3_LOGDIR": str(root / "sb3"),
     }
-    port = _free_port()
+    port = process_groups.free_port()
     dagster = Path(sys.executable).parent / "dagster"
-    log = root / "dagster_dev.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    pgid = process.pid  # start_new_session: the server leads its own group
-    server = DevServer(port=port, log=log, pgid=pgid, storage=storage)
-    try:
+    group = process_groups.start(
+        [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        log=root / "dagster_dev.log",
+        cwd=PROJECT_ROOT,
+        env=env,
+    )
+    process = group.process
+    server = DevServer(port=port, log=group.log, storage=storage)
 
-        def serving() -> bool:
-            if process.poll() is not None:
-                pytest.fail(f"dagster dev exited with {process.returncode}:\n{server.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{server.url}/server_info", timeout=2) as response:
-                    return response.status == 200
-            except (urllib.error.URLError, OSError):
-                return False
+    def serving() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"dagster dev exited with {process.returncode}:\n{server.log_tail()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/server_info", timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
 
-        _wait_until(serving, SERVER_START_TIMEOUT_S, "the webserver", server)
-        yield server
-    finally:
-        _stop_group(process, pgid)
-    survivors = _living_members(pgid)
-    assert not survivors, f"processes left behind: {[p.cmdline() for p in survivors]}"
+    _wait_until(serving, SERVER_START_TIMEOUT_S, "the webserver", server)
+    # process_groups ends the server (SIGTERM, then SIGKILL) and fails on survivors.
+    yield server
 
 
 @pytest.fixture

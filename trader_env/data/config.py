@@ -13,6 +13,10 @@ from trader_env.paths import config_dir, storage_root
 from trader_env.sessions import check_session_clock
 from trader_env.yaml_config import load_profiled_model
 
+#: Market types: each has its own default transaction costs (``assets_config/costs.yaml``).
+Market = Literal["us_equity", "crypto", "fx"]
+MARKETS: tuple[str, ...] = ("us_equity", "crypto", "fx")
+
 #: Canonical bar fields a file column can be mapped to explicitly (``files.column_map``).
 MappableField = Literal["symbol", "open", "high", "low", "close", "volume"]
 
@@ -216,21 +220,23 @@ class DataConfig(BaseModel):
             "symbols in the data are left out and reported."
         ),
     )
-    market: Literal["us_equity", "crypto", "fx"] | None = Field(
-        None,
-        description=(
-            "Market type: its calendar fixes sessions, time of day and annualisation "
-            "(trader_env.calendars). Null: detected from the bars (weekend bars -> crypto, "
-            "round-the-clock weekdays -> fx, otherwise us_equity) and reported in the bars' "
-            "metadata."
-        ),
-    )
     session_timezone: SessionClock | None = Field(
         None,
         description=(
             "Session clock overriding the market calendar's: 'TZ' (a session is the calendar "
             "day there) or 'TZ@HH:MM' (sessions start at that local time). Null: "
             "America/New_York for US equities, UTC for crypto, America/New_York@17:00 for FX."
+        ),
+    )
+    market: Market | None = Field(
+        None,
+        description=(
+            "Market type of the symbols: us_equity, crypto or fx. Its calendar fixes sessions, "
+            "time of day and annualisation (trader_env.calendars), and it selects the default "
+            "production cost model (assets_config/costs.yaml). None: us_equity for the sample "
+            "and the synthetic market; for files, detected from the bars (weekend bars -> "
+            "crypto, round-the-clock weekdays -> fx, otherwise us_equity) and reported in the "
+            "bars' metadata (the splits carry it as splits.market)."
         ),
     )
     sample: SampleSourceConfig = Field(
@@ -245,6 +251,9 @@ class DataConfig(BaseModel):
 
     @model_validator(mode="after")
     def _default_symbols(self) -> DataConfig:
+        if self.market is None and self.source in ("sample", "synthetic"):
+            # SPY, and a synthetic market calibrated on SPY's one-minute bars.
+            self.market = "us_equity"
         if not self.symbols:
             if self.source == "sample":
                 self.symbols = [self.sample.symbol]

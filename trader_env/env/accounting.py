@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from trader_env.env.costs import NO_COMMISSION, Commission
+
 
 class Fill(NamedTuple):
     """Result of one change of position (all money unless stated)."""
@@ -26,9 +28,10 @@ NO_FILL = Fill(0.0, 0.0, None, 0.0)
 class Portfolio:
     """Cash, a signed fractional share position, and the open trade's entry."""
 
-    __slots__ = ("cash", "shares", "entry_price", "entry_cost", "entry_notional")
+    __slots__ = ("cash", "shares", "entry_price", "entry_cost", "entry_notional", "commission")
 
-    def __init__(self, cash: float):
+    def __init__(self, cash: float, commission: Commission = NO_COMMISSION):
+        self.commission = commission
         self.cash = cash
         self.shares = 0.0
         self.entry_price = 0.0
@@ -44,7 +47,8 @@ class Portfolio:
         return self.shares * (price - self.entry_price)
 
     def trade_to(self, target: float, price: float, rate: float) -> Fill:
-        """Move to ``target`` shares at ``price``, paying ``rate`` x notional in costs.
+        """Move to ``target`` shares at ``price``, paying ``rate`` x notional plus the per-share
+        commission of each leg (closing the position, opening the new one) in costs.
 
         ``target`` must be 0, or of the opposite sign to the current position, or the current
         position is flat: resizing an open position is not a position change this account
@@ -64,7 +68,7 @@ class Portfolio:
         closed_return = 0.0
         if current != 0.0:
             close_notional = abs(current) * price
-            close_cost = close_notional * rate
+            close_cost = close_notional * rate + self.commission(abs(current), close_notional)
             closed_pnl = current * (price - self.entry_price) - self.entry_cost - close_cost
             if self.entry_notional > 0.0:
                 closed_return = closed_pnl / self.entry_notional
@@ -72,7 +76,7 @@ class Portfolio:
             cost += close_cost
         if target != 0.0:
             open_notional = abs(target) * price
-            open_cost = open_notional * rate
+            open_cost = open_notional * rate + self.commission(abs(target), open_notional)
             self.entry_price = price
             self.entry_cost = open_cost
             self.entry_notional = open_notional

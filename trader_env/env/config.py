@@ -25,19 +25,65 @@ class _Frozen(BaseModel):
 
 
 class CostConfig(_Frozen):
-    """Transaction costs, charged on the notional of every change of position.
+    """Transaction costs of one instrument, charged on every change of position.
 
-    Defaults are conservative for SPY (about $500 a share, 1-cent spread, i.e. ~0.2 bps wide):
-    0.5 bps commission + 0.5 bps half spread + 0.5 bps slippage = 1.5 bps per side.
+    Per order leg (a flip is a close and an open: two orders):
+    ``cost = notional x rate[t] + commission(shares, notional)`` with
+
+    - ``commission = clip(commission_per_share x shares + commission_bps x 1e-4 x notional,
+      commission_min, commission_max_pct x notional)`` (the broker's commission; 0 when both
+      rates are 0);
+    - ``rate[t] = (fees_bps + half_spread[t] + slippage_bps x multiplier[t]) x 1e-4``, where
+      ``half_spread[t] = spread_ticks x tick_size / 2 / close[t]`` (in bps) when ``tick_size``
+      is set (the quoted spread in ticks), else ``half_spread_bps``.
+
+    The defaults are the generic flat 1.5 bps per side (0.5 commission + 0.5 half spread + 0.5
+    slippage) of the research phases' YAML; production costs per instrument come from
+    ``assets_config/costs.yaml`` (:mod:`trader_env.costs`).
     """
 
     commission_bps: float = Field(
-        default=0.5, ge=0.0, description="Commission, bps of traded notional, per fill."
+        default=0.5,
+        ge=0.0,
+        description="Percentage commission, bps of traded notional, per order (subject to "
+        "commission_min and commission_max_pct).",
+    )
+    commission_per_share: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Commission per share (or unit) traded, money, per order.",
+    )
+    commission_min: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Minimum commission per order, money (applies when the commission is > 0).",
+    )
+    commission_max_pct: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="Cap of the commission as a fraction of the order's notional "
+        "(0.01 = 1 %); null: no cap.",
+    )
+    fees_bps: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Percentage fees outside the commission (exchange or regulatory fees), "
+        "bps of traded notional, per order.",
     )
     half_spread_bps: float = Field(
         default=0.5,
         ge=0.0,
-        description="Half the bid-ask spread, bps of traded notional: the price paid to cross.",
+        description="Half the bid-ask spread, bps of traded notional, when tick_size is null.",
+    )
+    tick_size: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="Price increment, money; set: the half spread is spread_ticks x tick_size / 2 "
+        "at each bar's price (tick-based), and half_spread_bps is ignored.",
+    )
+    spread_ticks: float = Field(
+        default=1.0, gt=0.0, description="Quoted bid-ask spread in ticks (with tick_size)."
     )
     slippage_bps: float = Field(
         default=0.5,
@@ -66,6 +112,28 @@ class CostConfig(_Frozen):
     slippage_max_multiplier: float = Field(
         default=5.0, ge=1.0, description="Cap on the volatility multiplier of slippage (ratio)."
     )
+
+    def scaled(self, factor: float) -> CostConfig:
+        """The same cost model with every money and bps charge multiplied by ``factor`` (>= 0).
+
+        Used for cost sensitivity (0x, 1x, 2x, 3x): spread, fees, commissions (minimum
+        included) and slippage all scale, so a trade's cost is exactly ``factor`` times its
+        1x cost.
+        """
+        if not factor >= 0.0:
+            raise ValueError(f"cost factor must be >= 0, got {factor}")
+        return self.model_copy(
+            update={
+                "commission_bps": self.commission_bps * factor,
+                "commission_per_share": self.commission_per_share * factor,
+                "commission_min": self.commission_min * factor,
+                "fees_bps": self.fees_bps * factor,
+                "half_spread_bps": self.half_spread_bps * factor,
+                "spread_ticks": self.spread_ticks * factor if factor > 0 else self.spread_ticks,
+                "tick_size": self.tick_size if factor > 0 else None,
+                "slippage_bps": self.slippage_bps * factor,
+            }
+        )
 
 
 class TurnoverPenaltyConfig(_Frozen):
@@ -306,7 +374,18 @@ class EnvConfig(_Frozen):
     obs_clip: float = Field(
         default=10.0, gt=0.0, description="Observations are clipped to [-obs_clip, obs_clip]."
     )
-    costs: CostConfig = Field(default_factory=CostConfig, description="Transaction costs.")
+    costs: CostConfig = Field(
+        default_factory=CostConfig,
+        description="Transaction costs of every symbol, unless symbol_costs is set.",
+    )
+    symbol_costs: dict[str, CostConfig] = Field(
+        default_factory=dict,
+        description=(
+            "Transaction costs per symbol (production costs from assets_config/costs.yaml). "
+            "When set, every symbol the environment trades must be listed: a missing symbol is "
+            "refused rather than charged the generic costs."
+        ),
+    )
     turnover_penalty: TurnoverPenaltyConfig = Field(
         default_factory=TurnoverPenaltyConfig, description="Daily turnover penalty."
     )
@@ -329,6 +408,33 @@ class EnvConfig(_Frozen):
         if len(known) > 1:
             raise ValueError(f"MarketArrays disagree on bars_per_year: {sorted(known)}")
         return float(known.pop()) if known else float(DEFAULT_BARS_PER_YEAR)
+
+    def costs_for(self, symbol: str) -> CostConfig:
+        """The cost model of ``symbol``; refuses a symbol missing from a set ``symbol_costs``."""
+        if not self.symbol_costs:
+            return self.costs
+        try:
+            return self.symbol_costs[symbol]
+        except KeyError:
+            raise ValueError(
+                f"symbol {symbol!r} has no cost model in EnvConfig.symbol_costs (has "
+                f"{sorted(self.symbol_costs)}); give it one in assets_config/costs.yaml"
+            ) from None
+
+    def with_costs(self, costs: Mapping[str, CostConfig]) -> EnvConfig:
+        """A copy charging ``costs`` per symbol (``symbol_costs``); ``costs`` must not be empty."""
+        if not costs:
+            raise ValueError("with_costs needs at least one symbol's cost model")
+        return self.model_copy(update={"symbol_costs": dict(costs)})
+
+    def scaled_costs(self, factor: float) -> EnvConfig:
+        """A copy whose every cost model is ``factor`` times this one (cost sensitivity)."""
+        return self.model_copy(
+            update={
+                "costs": self.costs.scaled(factor),
+                "symbol_costs": {s: c.scaled(factor) for s, c in self.symbol_costs.items()},
+            }
+        )
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> EnvConfig:
         """A validated copy with ``overrides`` deep-merged (nested mappings merge).

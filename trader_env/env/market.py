@@ -14,7 +14,7 @@ import numpy as np
 
 from trader_env.contracts import REGIMES, MarketArrays
 from trader_env.env.config import EnvConfig
-from trader_env.env.costs import cost_rates
+from trader_env.env.costs import Commission, cost_rates
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class PreparedMarket:
     session_last: list[bool]  # bar ends a session (or the data)
     time_left: np.ndarray  # float32 (n,), 1 at a session's first bar, 0 at its last
     cost_rate: list[float]  # cost per unit notional of an order decided at the bar
+    commission: Commission  # per-share commission of the symbol's cost model
     features: np.ndarray  # float32 (n, n_market_columns), clipped
 
 
@@ -97,6 +98,7 @@ def prepare_market(arrays: MarketArrays, config: EnvConfig) -> PreparedMarket:
     """
     n = len(arrays)
     symbol = arrays.symbol
+    costs = config.costs_for(symbol)
     if n < config.window + 1:
         raise ValueError(
             f"MarketArrays[{symbol}] has {n} bars; the environment needs at least "
@@ -140,6 +142,7 @@ def prepare_market(arrays: MarketArrays, config: EnvConfig) -> PreparedMarket:
         session_first=first.tolist(),
         session_last=last.tolist(),
         time_left=time_left,
-        cost_rate=cost_rates(arrays.close, config.costs).tolist(),
+        cost_rate=cost_rates(arrays.close, costs).tolist(),
+        commission=Commission.of(costs),
         features=np.ascontiguousarray(matrix),
     )

@@ -135,7 +135,7 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         self._eval_cursor = 0
 
         self._market = self._markets[0]
-        self._portfolio = Portfolio(self._capital)
+        self._portfolio = Portfolio(self._capital, self._market.commission)
         self._stats = EpisodeStats(self._capital)
         self._equity = self._capital
         self._t = -1
@@ -155,6 +155,11 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
     def symbols(self) -> tuple[str, ...]:
         """Symbols in the order eval mode plays them."""
         return tuple(m.symbol for m in self._markets)
+
+    @property
+    def current_bar(self) -> int:
+        """Index (into the symbol's arrays) of the bar the next action is decided at."""
+        return self._t
 
     @property
     def curriculum_stage(self) -> int:
@@ -230,7 +235,7 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         self._done = False
         self._halt_reason = None
         capital = self._capital
-        self._portfolio = Portfolio(capital)
+        self._portfolio = Portfolio(capital, market.commission)
         self._equity = capital
         self._stats = EpisodeStats(capital)
         self._sizer.reset()

@@ -15,8 +15,9 @@ Accounting conventions:
 - Each symbol trades its own account of ``initial_capital``; portfolio equity is their sum
   (a symbol without bars on a date keeps its last equity).
 - Buy and hold: ``initial_capital / close[s]`` shares bought at the close of the first
-  decision bar ``s = window - 1`` paying the environment's cost rate of that bar, then held:
-  ``B_u = capital * close[u] / close[s] - capital * cost_rate[s]``. That is exactly what the
+  decision bar ``s = window - 1`` paying the environment's cost of that order (rate of that
+  bar and per-share commission), then held:
+  ``B_u = capital * close[u] / close[s] - entry cost``. That is exactly what the
   environment books for "long from the first bar" with ``execution="close"``.
 - Daily returns: per session date (``America/New_York`` by default), last portfolio equity
   of the day over the last of the previous day, minus 1; the first day against the initial
@@ -82,6 +83,38 @@ class Policy(Protocol):
         episode_start: np.ndarray | None = None,
         deterministic: bool = False,
     ) -> tuple[np.ndarray, Any]: ...
+
+
+@dataclass(frozen=True)
+class ActionSchedule:
+    """A scripted policy: the action decided at every bar of every symbol's split.
+
+    ``actions[i][t]`` is the action (0 short, 1 flat, 2 long) decided at bar ``t`` of the
+    ``i``-th symbol passed to :func:`run_backtest`, int8 ``(n_bars,)``. Baseline rules and
+    replays of recorded actions (cost sensitivity) use it: no network is evaluated.
+    """
+
+    actions: tuple[np.ndarray, ...]
+
+    def at(self, bars: Sequence[int]) -> list[int]:
+        """The action of each symbol at its current decision bar ``bars[i]``."""
+        return [int(actions[bar]) for actions, bar in zip(self.actions, bars, strict=True)]
+
+    @classmethod
+    def replay(cls, result: BacktestResult, arrays: Sequence[MarketArrays]) -> ActionSchedule:
+        """The actions ``result`` recorded, as a schedule over ``arrays`` (the same splits).
+
+        Row ``u`` of ``result.bars`` holds the action decided at bar ``u - 1``; bars where
+        nothing was decided (the warm-up window, the last bar) are flat.
+        """
+        schedules = []
+        for a in arrays:
+            rows = result.bars.filter(pl.col("symbol") == a.symbol)
+            actions = np.ones(len(a), dtype=np.int8)
+            first = len(a) - rows.height - 1
+            actions[first : first + rows.height] = rows["action"].to_numpy()
+            schedules.append(actions)
+        return cls(tuple(schedules))
 
 
 @dataclass(frozen=True)
@@ -208,6 +241,11 @@ class _SymbolRun:
     def reset(self) -> np.ndarray:
         return self.env.reset()[0]
 
+    @property
+    def bar(self) -> int:
+        """The split bar the next action is decided at."""
+        return self.offset + self.env.current_bar
+
     def record(self, action: int, reward: float, info: dict[str, Any]) -> None:
         columns = self.columns
         columns["bar"].append(self.offset + info["bar_index"])
@@ -266,7 +304,7 @@ class _SymbolRun:
         self.env = self._make_env(_tail(arrays, first), config)
         return self.reset()
 
-    def frame(self, start: int, capital: float, entry_rate: float, timezone: str) -> pl.DataFrame:
+    def frame(self, start: int, capital: float, entry_cost: float, timezone: str) -> pl.DataFrame:
         """The symbol's per-bar frame, bars ``start + 1 .. n - 1`` (see :class:`BacktestResult`)."""
         arrays = self.arrays
         index = np.asarray(self.columns["bar"], dtype=np.int64)
@@ -283,7 +321,7 @@ class _SymbolRun:
                 "action": np.asarray(self.columns["action"], dtype=np.int8),
                 "price": floats["price"],
                 "equity": equity,
-                "benchmark_equity": capital * close[index] / close[start] - capital * entry_rate,
+                "benchmark_equity": capital * close[index] / close[start] - entry_cost,
                 **{name: floats[name] for name in _INFO_FLOATS if name not in ("price", "equity")},
                 "reward": np.asarray(self.columns["reward"], dtype=np.float64),
                 "regime": pl.Series(np.asarray(REGIMES)[arrays.regime[index]]).cast(REGIME_DTYPE),
@@ -319,6 +357,16 @@ def _tail(arrays: MarketArrays, first: int) -> MarketArrays:
     )
 
 
+def _entry_cost(arrays: MarketArrays, config: EnvConfig, start: int) -> float:
+    """What buying ``initial_capital`` of the symbol at bar ``start``'s close costs, money."""
+    from trader_env.env.costs import Commission, cost_rates
+
+    costs = config.costs_for(arrays.symbol)
+    capital = float(config.initial_capital)
+    rate = float(cost_rates(arrays.close, costs)[start])
+    return capital * rate + Commission.of(costs)(capital / float(arrays.close[start]), capital)
+
+
 def _single_action(actions: np.ndarray, n_envs: int) -> np.ndarray:
     flat = np.asarray(actions).reshape(-1)
     if flat.shape[0] != n_envs:
@@ -344,7 +392,7 @@ def _portfolio_daily(per_day: pl.DataFrame, column: str, capital: float) -> pd.S
 
 
 def run_backtest(
-    policy: Policy,
+    policy: Policy | ActionSchedule,
     arrays: Sequence[MarketArrays],
     env_config: EnvConfig,
     deterministic: bool = True,
@@ -353,6 +401,8 @@ def run_backtest(
 ) -> BacktestResult:
     """Play ``policy`` over every symbol's whole split and collect the results.
 
+    ``policy``: a model with ``predict`` (SB3), or an :class:`ActionSchedule` of scripted
+    actions per symbol (in the order of ``arrays``).
     ``arrays``: one :class:`MarketArrays` per symbol (unique symbols), the evaluation split.
     ``env_config``: the :class:`~trader_env.env.EnvConfig` the policy was trained with.
     ``deterministic`` is passed to ``predict``; with False, reproducibility needs the caller
@@ -360,8 +410,6 @@ def run_backtest(
     ``resume_after_halt``: after a risk halt, stay flat for the rest of that session and
     resume at the next session (True), or stay flat to the end of the split (False).
     """
-    from trader_env.env.costs import cost_rates
-
     arrays = list(arrays)
     if not arrays:
         raise ValueError("run_backtest needs at least one MarketArrays")
@@ -375,10 +423,13 @@ def run_backtest(
     live = list(range(n_envs))
     state: Any = None
     while live:
-        actions, state = policy.predict(
-            observations, state=state, episode_start=episode_start, deterministic=deterministic
-        )
-        chosen = _single_action(actions, n_envs).tolist()
+        if isinstance(policy, ActionSchedule):
+            chosen = policy.at([run.bar for run in runs])
+        else:
+            actions, state = policy.predict(
+                observations, state=state, episode_start=episode_start, deterministic=deterministic
+            )
+            chosen = _single_action(actions, n_envs).tolist()
         episode_start = np.zeros(n_envs, dtype=bool)
         for i in tuple(live):
             run = runs[i]
@@ -399,12 +450,7 @@ def run_backtest(
     capital = float(env_config.initial_capital)
     start = env_config.window - 1
     frames = [
-        run.frame(
-            start,
-            capital,
-            float(cost_rates(run.arrays.close, env_config.costs)[start]),
-            session_timezone,
-        )
+        run.frame(start, capital, _entry_cost(run.arrays, env_config, start), session_timezone)
         for run in runs
     ]
     bars = pl.concat(frames)

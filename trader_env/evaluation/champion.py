@@ -11,6 +11,12 @@ A promotion first copies the model (temporary file + ``os.replace``) and then re
 not reference: it changes nothing, and a later promotion of the same bytes reuses its name.
 Model copies are never overwritten with different content: the name carries the version and a
 hash of the bytes. Rolled-back champions and their files stay on disk for audit.
+
+Honest promotion: only a model whose gate was judged under production costs is eligible; the
+registry counts every distinct candidate ever judged (its trials) and a promotion needs the
+deflated Sharpe ratio of the candidate's validation returns, given that count, to reach the
+threshold, besides beating the serving champion re-measured on the same validation days and
+costs. The test split plays no part in any of it.
 """
 
 from __future__ import annotations
@@ -20,17 +26,23 @@ import datetime as dt
 import fcntl
 import hashlib
 import math
-import os
 import shutil
-import tempfile
+import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
-from trader_env.atomic import atomic_write_text
+from trader_env.atomic import atomic_path, atomic_write_text
+from trader_env.evaluation.champion_records import (
+    ChampionEvent,
+    ChampionRecord,
+    RegistryFile,
+    SharpeEvidence,
+    TrialRecord,
+)
+from trader_env.evaluation.psr import deflated_sharpe_ratio
 from trader_env.paths import storage_root
 
 REGISTRY_DIR = "champion"
@@ -40,69 +52,6 @@ MODELS_DIR = "models"
 
 class ChampionRegistryError(ValueError):
     """The registry file is unreadable or an operation is impossible (message names the file)."""
-
-
-class ChampionRecord(BaseModel):
-    """A model and the evidence it was promoted on.
-
-    A candidate fills ``phase``, ``model_path``, ``test_sharpe``, ``metrics`` and ``lineage``;
-    the registry fills the rest on promotion and then ``model_path`` is the registry's copy.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    phase: str = Field(description="Phase that produced the model, e.g. 'phase3'.")
-    model_path: str = Field(description="Model file to load (the registry copy once promoted).")
-    test_sharpe: float = Field(description="Annualised daily Sharpe on the held-out test split.")
-    metrics: dict[str, float | None] = Field(
-        default_factory=dict, description="Evaluation metrics on the test split (NaN as None)."
-    )
-    lineage: dict[str, Any] = Field(
-        default_factory=dict, description="Data version, config hash, code version, seed, ..."
-    )
-    version: int | None = Field(
-        default=None, description="Registry version, from 1; set on promotion."
-    )
-    previous_version: int | None = Field(
-        default=None, description="Champion this one replaced when promoted (rollback target)."
-    )
-    promoted_at: str | None = Field(default=None, description="UTC ISO-8601 time of promotion.")
-    source_model_path: str | None = Field(
-        default=None, description="Where the candidate's model file was when it was promoted."
-    )
-    model_sha256: str | None = Field(default=None, description="SHA-256 of the model file bytes.")
-
-    @field_validator("metrics")
-    @classmethod
-    def _undefined_as_none(cls, metrics: dict[str, float | None]) -> dict[str, float | None]:
-        # JSON has no NaN: store undefined metrics as null so memory and disk agree.
-        return {
-            key: value if value is not None and math.isfinite(value) else None
-            for key, value in metrics.items()
-        }
-
-
-class ChampionEvent(BaseModel):
-    """One change of the current champion."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    action: Literal["promoted", "rollback"] = Field(description="What changed the champion.")
-    at: str = Field(description="UTC ISO-8601 time of the change.")
-    version: int = Field(description="Champion version current after the event.")
-    replaced_version: int | None = Field(description="Champion version current before it.")
-    reason: str = Field(description="Why, in words (measured Sharpe values for promotions).")
-
-
-class _RegistryFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    format_version: Literal[1] = Field(default=1, description="Layout version of this file.")
-    current_version: int | None = Field(default=None, description="Version that serves now.")
-    champions: list[ChampionRecord] = Field(
-        default_factory=list, description="Every promoted model, model_path relative to the folder."
-    )
-    events: list[ChampionEvent] = Field(default_factory=list, description="Promotions, rollbacks.")
 
 
 @dataclass(frozen=True)
@@ -139,11 +88,11 @@ class ChampionRegistry:
         self.registry_path = self.folder / REGISTRY_FILE
 
     # -- reading -------------------------------------------------------------------------------
-    def _load(self) -> _RegistryFile:
+    def _load(self) -> RegistryFile:
         if not self.registry_path.exists():
-            return _RegistryFile()
+            return RegistryFile()
         try:
-            return _RegistryFile.model_validate_json(self.registry_path.read_bytes())
+            return RegistryFile.model_validate_json(self.registry_path.read_bytes())
         except ValidationError as exc:
             raise ChampionRegistryError(
                 f"{self.registry_path}: champion registry is corrupt or not a registry "
@@ -155,7 +104,7 @@ class ChampionRegistry:
     def _resolve(self, record: ChampionRecord) -> ChampionRecord:
         return record.model_copy(update={"model_path": str(self.folder / record.model_path)})
 
-    def _by_version(self, state: _RegistryFile, version: int | None) -> ChampionRecord | None:
+    def _by_version(self, state: RegistryFile, version: int | None) -> ChampionRecord | None:
         if version is None:
             return None
         for record in state.champions:
@@ -190,7 +139,7 @@ class ChampionRegistry:
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
-    def _save(self, state: _RegistryFile) -> None:
+    def _save(self, state: RegistryFile) -> None:
         atomic_write_text(self.registry_path, state.model_dump_json(indent=2) + "\n")
 
     def _copy_model(self, source: Path, version: int, phase: str) -> tuple[str, str]:
@@ -200,63 +149,129 @@ class ChampionRegistry:
         destination = self.folder / relative
         if destination.exists() and _sha256(destination) == sha:
             return relative, sha  # left by an interrupted promotion: identical bytes
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=destination.parent)
-        os.close(fd)
-        try:
-            shutil.copyfile(source, tmp_name)
-            os.replace(tmp_name, destination)
-        finally:
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
+        with atomic_path(destination) as tmp:
+            shutil.copyfile(source, tmp)
         return relative, sha
+
+    def trials(self) -> list[TrialRecord]:
+        """Every distinct candidate judged for promotion, oldest first."""
+        return list(self._load().trials)
+
+    @staticmethod
+    def _deflated(state: RegistryFile, evidence: SharpeEvidence) -> tuple[float, int, float]:
+        """(DSR, number of trials, cross-trial variance used) for ``evidence``.
+
+        The variance of the trials' per-day Sharpe estimates is floored at ``1 / (n - 1)``,
+        the sampling variance of a Sharpe estimate of ``n`` days when the true Sharpe is 0:
+        with a handful of trials their spread says little, and luck alone produces at least
+        that much.
+        """
+        n_trials = len(state.trials)
+        sharpes = [trial.sharpe_per_period for trial in state.trials]
+        spread = float(statistics.variance(sharpes)) if len(sharpes) >= 2 else 0.0
+        variance = max(spread, 1.0 / max(evidence.n_days - 1, 1))
+        dsr = deflated_sharpe_ratio(
+            evidence.sharpe_per_period,
+            evidence.n_days,
+            evidence.skew,
+            evidence.kurtosis,
+            n_trials,
+            variance,
+        )
+        return dsr, n_trials, variance
 
     def consider(
         self,
         candidate: ChampionRecord,
-        min_improvement: float = 0.0,
+        evidence: SharpeEvidence,
         champion_sharpe: float | None = None,
+        champion_version: int | None = None,
+        dsr_threshold: float = 0.95,
+        min_improvement: float = 0.0,
     ) -> PromotionDecision:
-        """Promote ``candidate`` if there is no champion or it beats the champion.
+        """Count ``candidate`` as a trial and promote it if it earns it.
 
-        Beats means ``candidate.test_sharpe > champion Sharpe + min_improvement``. The champion
-        Sharpe is its recorded ``test_sharpe`` unless ``champion_sharpe`` is given: pass the
-        champion re-measured on the candidate's held-out data when the test split has changed,
-        so both are compared on the same days. A candidate with a non-finite Sharpe is refused.
+        It must be eligible (gate judged under production costs), have a deflated Sharpe ratio
+        (given every trial counted so far, itself included) of at least ``dsr_threshold``, and
+        beat the serving champion: ``candidate.validation_sharpe > champion_sharpe +
+        min_improvement``, ``champion_sharpe`` being the champion re-measured on the same
+        validation days and production costs in this run (``champion_version`` is the version
+        that was re-measured: if another process changed the champion since, nothing is
+        promoted and the next run decides). Without a re-measurement the champion's recorded
+        validation Sharpe is used.
         """
-        if not math.isfinite(candidate.test_sharpe):
-            previous = self.current()
+        previous = self.current()
+        sharpe = candidate.validation_sharpe
+        if sharpe is None or not math.isfinite(sharpe):
+            return PromotionDecision(
+                False, f"candidate validation Sharpe {sharpe} is not finite", previous, previous
+            )
+        if not candidate.eligible:
             return PromotionDecision(
                 False,
-                f"candidate test Sharpe {candidate.test_sharpe} is not finite",
+                f"candidate's gate was judged with costs {candidate.gate_costs!r}, not "
+                "production costs: it cannot serve",
                 previous,
                 previous,
             )
         source = Path(candidate.model_path)
         if not source.is_file():
             raise ChampionRegistryError(f"{source}: candidate model file does not exist")
+        sha = _sha256(source)
         with self._locked():
             state = self._load()
+            if not any(trial.model_sha256 == sha for trial in state.trials):
+                trial = TrialRecord(
+                    at=_now(),
+                    phase=candidate.phase,
+                    model_sha256=sha,
+                    sharpe_per_period=evidence.sharpe_per_period,
+                    n_days=evidence.n_days,
+                )
+                state = state.model_copy(update={"trials": [*state.trials, trial]})
+                self._save(state)
+            dsr, n_trials, _ = self._deflated(state, evidence)
             stored_previous = self._by_version(state, state.current_version)
             previous = None if stored_previous is None else self._resolve(stored_previous)
+            evidence_text = f"DSR {dsr:.3f} over {n_trials} trial(s)"
+            if not dsr >= dsr_threshold:
+                return PromotionDecision(
+                    False,
+                    f"candidate validation Sharpe {sharpe:.3f} is not significant once "
+                    f"{n_trials} trial(s) are counted: {evidence_text} < {dsr_threshold:g}",
+                    previous,
+                    previous,
+                )
             if previous is not None:
-                baseline = previous.test_sharpe if champion_sharpe is None else champion_sharpe
-                if not candidate.test_sharpe > baseline + min_improvement:
+                if champion_version is not None and champion_version != previous.version:
                     return PromotionDecision(
                         False,
-                        f"candidate Sharpe {candidate.test_sharpe:.4f} does not beat champion "
-                        f"v{previous.version} ({baseline:.4f}) by more than {min_improvement:g}",
+                        f"the champion changed to v{previous.version} while v{champion_version}"
+                        " was being re-measured; the next run decides",
+                        previous,
+                        previous,
+                    )
+                baseline = (
+                    champion_sharpe if champion_sharpe is not None else previous.validation_sharpe
+                )
+                baseline = baseline if baseline is not None else -math.inf
+                if not sharpe > baseline + min_improvement:
+                    return PromotionDecision(
+                        False,
+                        f"candidate validation Sharpe {sharpe:.3f} does not beat champion "
+                        f"v{previous.version} ({baseline:.3f}, same days and costs) by more "
+                        f"than {min_improvement:g} ({evidence_text})",
                         previous,
                         previous,
                     )
                 reason = (
-                    f"candidate Sharpe {candidate.test_sharpe:.4f} beats champion "
-                    f"v{previous.version} ({baseline:.4f}) by more than {min_improvement:g}"
+                    f"candidate validation Sharpe {sharpe:.3f} beats champion v{previous.version}"
+                    f" ({baseline:.3f}, same days and costs); {evidence_text}"
                 )
             else:
-                reason = f"first champion (Sharpe {candidate.test_sharpe:.4f})"
+                reason = f"first champion (validation Sharpe {sharpe:.3f}; {evidence_text})"
             version = max((record.version or 0 for record in state.champions), default=0) + 1
-            relative, sha = self._copy_model(source, version, candidate.phase)
+            relative, _ = self._copy_model(source, version, candidate.phase)
             at = _now()
             stored = candidate.model_copy(
                 update={
@@ -266,6 +281,8 @@ class ChampionRegistry:
                     "promoted_at": at,
                     "source_model_path": str(source.resolve()),
                     "model_sha256": sha,
+                    "n_trials": n_trials,
+                    "dsr": dsr,
                 }
             )
             event = ChampionEvent(
@@ -276,13 +293,62 @@ class ChampionRegistry:
                 reason=reason,
             )
             self._save(
-                _RegistryFile(
-                    current_version=version,
-                    champions=[*state.champions, stored],
-                    events=[*state.events, event],
+                state.model_copy(
+                    update={
+                        "format_version": 2,
+                        "current_version": version,
+                        "champions": [*state.champions, stored],
+                        "events": [*state.events, event],
+                    }
                 )
             )
         return PromotionDecision(True, reason, previous, self._resolve(stored))
+
+    def demote(self, reason: str) -> ChampionRecord | None:
+        """Take the serving champion out of service and return the one serving instead.
+
+        Walks back through the chain of promotions to the newest previous champion that is
+        still eligible (its gate judged under production costs); without one there is no
+        champion. Records a ``demoted`` event with ``reason``. Raises
+        :class:`ChampionRegistryError` when no champion serves.
+        """
+        with self._locked():
+            state = self._load()
+            current = self._by_version(state, state.current_version)
+            if current is None:
+                raise ChampionRegistryError(f"{self.registry_path}: no champion to demote")
+            target = self._by_version(state, current.previous_version)
+            while target is not None and not target.eligible:
+                target = self._by_version(state, target.previous_version)
+            version = None if target is None else target.version
+            event = ChampionEvent(
+                action="demoted",
+                at=_now(),
+                version=version,
+                replaced_version=current.version,
+                reason=reason,
+            )
+            self._save(
+                state.model_copy(
+                    update={"current_version": version, "events": [*state.events, event]}
+                )
+            )
+        return None if target is None else self._resolve(target)
+
+    def demote_ineligible(self) -> list[str]:
+        """Demote serving champions whose gate was not judged under production costs (records
+        promoted before that rule), until an eligible one or none serves; the reasons."""
+        reasons = []
+        current = self.current()
+        while current is not None and not current.eligible:
+            reason = (
+                f"champion v{current.version} ({current.phase}) was promoted on a gate judged "
+                f"with costs {current.gate_costs or 'unrecorded'!r}, not production costs: "
+                "only a model that passed its gate under production costs may serve"
+            )
+            current = self.demote(reason)
+            reasons.append(reason)
+        return reasons
 
     def rollback(self, reason: str = "manual rollback") -> ChampionRecord:
         """Make the champion that the current one replaced serve again, and return it.

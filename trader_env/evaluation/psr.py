@@ -99,3 +99,43 @@ def probabilistic_sharpe_ratio(returns: np.ndarray, benchmark_sharpe: float = 0.
         kurtosis=sample_excess_kurtosis(values) + 3.0,
         benchmark_sharpe=benchmark_sharpe,
     )
+
+
+#: The Euler-Mascheroni constant (in the expected maximum of Gaussian Sharpe ratios).
+EULER_GAMMA = 0.5772156649015329
+
+
+def expected_max_sharpe(n_trials: int, trial_variance: float) -> float:
+    """Expected maximum of ``n_trials`` estimated Sharpe ratios whose true value is 0.
+
+    Bailey and Lopez de Prado (2014), "The Deflated Sharpe Ratio", eq. 2 (False Strategy
+    Theorem): ``sqrt(V) ((1 - g) Z(1 - 1/N) + g Z(1 - 1/(N e)))`` with ``Z`` the standard
+    normal quantile and ``g`` the Euler-Mascheroni constant. 0 for a single trial.
+    ``trial_variance``: variance of the Sharpe estimates across trials, in the Sharpe's unit
+    (per period here).
+    """
+    if n_trials < 1:
+        raise ValueError(f"n_trials must be >= 1, got {n_trials}")
+    if not trial_variance >= 0.0:
+        raise ValueError(f"trial_variance must be >= 0, got {trial_variance}")
+    if n_trials == 1:
+        return 0.0
+    z = NormalDist().inv_cdf
+    return math.sqrt(trial_variance) * (
+        (1.0 - EULER_GAMMA) * z(1.0 - 1.0 / n_trials)
+        + EULER_GAMMA * z(1.0 - 1.0 / (n_trials * math.e))
+    )
+
+
+def deflated_sharpe_ratio(
+    sharpe: float, n: int, skew: float, kurtosis: float, n_trials: int, trial_variance: float
+) -> float:
+    """Deflated Sharpe ratio: PSR against the Sharpe the best of ``n_trials`` luckless trials
+    would reach (Bailey and Lopez de Prado, 2014).
+
+    Per-period ``sharpe`` of ``n`` returns with ``skew`` and (non-excess) ``kurtosis``;
+    ``trial_variance`` is the variance of the per-period Sharpe estimates across the trials.
+    With one trial it equals the PSR against 0.
+    """
+    benchmark = expected_max_sharpe(n_trials, trial_variance)
+    return psr_from_statistics(sharpe, n, skew, kurtosis, benchmark)

@@ -1,0 +1,184 @@
+"""Evaluating a phase model: validation and test backtests in its own environment, the same
+policy under production costs, cost sensitivity, the naive baselines, reports and the gate.
+
+Every number that decides anything (the gate, later the promotion) is measured on the
+validation split; the test split is backtested and reported, never used to decide.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from trader_env.contracts import MarketArrays
+from trader_env.dataset import MarketData
+from trader_env.env.config import EnvConfig
+from trader_env.evaluation.backtest import BacktestResult, run_backtest
+from trader_env.evaluation.baselines import INTRADAY_BASELINES, run_baselines
+from trader_env.evaluation.cost_sensitivity import cost_sensitivity
+from trader_env.evaluation.gates import evaluate_gate
+from trader_env.evaluation.psr import per_period_sharpe
+from trader_env.evaluation.reports import (
+    plot_equity,
+    regime_table_markdown,
+    write_metrics_json,
+    write_tearsheet,
+)
+from trader_env.features import Splits
+from trader_env.lineage import config_fingerprint
+from trader_env.workflow.oracle import oracle_comparison
+from trader_env.workflow.records import (
+    EVALUATION_PARTS,
+    GATE_PART,
+    REPORT_PART,
+    PhaseEvaluation,
+    PhaseModel,
+)
+from trader_env.workflow.training import load_policy, seed_spread, stamp
+
+#: Baseline metrics shown next to the agent's (a subset keeps the tables readable).
+BASELINE_KEYS: tuple[str, ...] = (
+    "sharpe",
+    "psr",
+    "annual_return",
+    "max_drawdown",
+    "daily_turnover",
+    "win_rate",
+    "net_pnl",
+    "total_cost",
+)
+
+
+def backtest_metrics(result: BacktestResult, drawdown_limit: float) -> dict[str, float]:
+    """Every metric of one backtest, plus the mean episode reward and the per-period Sharpe
+    (the deflated Sharpe ratio's input)."""
+    values = result.metrics(drawdown_limit=drawdown_limit)
+    # One evaluation episode per symbol: the whole split, played sequentially.
+    values["mean_episode_reward"] = float(result.bars["reward"].sum()) / len(result.symbols)
+    values["sharpe_per_period"] = per_period_sharpe(result.daily_returns.to_numpy())
+    return values
+
+
+def splits_version(splits: Splits) -> str:
+    """Fingerprint of where the parts lie and how features are normalised: an evaluation of
+    other split dates measured other days and cannot be compared with today's."""
+    data = splits.to_dict()
+    return config_fingerprint({"parts": data["parts"], "normalization": data["normalization"]})
+
+
+def best_baseline_sharpe(baselines: dict[str, dict[str, float]]) -> float:
+    """The highest Sharpe of the intraday baselines; a rule that never trades (or whose returns
+    never vary) earns a Sharpe of 0 here, not an undefined one: doing nothing is a real option."""
+    sharpes = [baselines[name]["sharpe"] for name in INTRADAY_BASELINES if name in baselines]
+    return max((value if math.isfinite(value) else 0.0) for value in sharpes)
+
+
+def _baseline_metrics(
+    arrays: Sequence[MarketArrays], env: EnvConfig, market: MarketData, drawdown_limit: float
+) -> dict[str, dict[str, float]]:
+    results = run_baselines(arrays, env, market.bars, market.splits.session_timezone)
+    return {
+        name: {key: result.metrics(drawdown_limit=drawdown_limit)[key] for key in BASELINE_KEYS}
+        for name, result in results.items()
+    }
+
+
+def _write_reports(
+    model: PhaseModel, result: BacktestResult, metrics: dict[str, Any], storage: Path
+) -> dict[str, Path]:
+    config = model.config
+    folder = storage / "reports" / f"phase{config.phase}" / stamp()
+    title = f"Phase {config.phase} ({config.name}), {REPORT_PART} split"
+    reports = {
+        "plot": plot_equity(result.bars, folder / "equity.png", title),
+        "metrics_json": write_metrics_json(metrics, folder / "metrics.json"),
+    }
+    if len(result.daily_returns) >= 2:
+        reports["tearsheet"] = write_tearsheet(
+            result.daily_returns, result.benchmark_daily_returns, folder / "tearsheet.html", title
+        )
+    return reports
+
+
+def evaluate_phase_model(
+    model: PhaseModel,
+    market: MarketData,
+    storage: Path,
+    production_env: EnvConfig,
+    oracle_daily_returns: pd.Series | None = None,
+) -> PhaseEvaluation:
+    """Backtest ``model`` on validation and test, judge its gate on validation, report test.
+
+    ``production_env``: the phase's environment with every symbol's production costs (for a
+    phase that trains with them, its own environment). The policy is also measured there when
+    it trained without costs; cost sensitivity and the baselines always run there. With
+    ``oracle_daily_returns`` (synthetic market) the test metrics carry the oracle's Sharpe and
+    the agent's fraction of it. Reports go to ``<storage>/reports/phase<N>/<stamp>/``.
+    """
+    config = model.config
+    limit = config.evaluation.drawdown_limit
+    timezone = market.splits.session_timezone
+    policy = load_policy(model.algorithm, model.model_path)
+    arrays = {part: market.arrays(part) for part in EVALUATION_PARTS}  # type: ignore[arg-type]
+    own = {
+        part: run_backtest(policy, arrays[part], config.env, session_timezone=timezone)
+        for part in EVALUATION_PARTS
+    }
+    metrics = {part: backtest_metrics(own[part], limit) for part in EVALUATION_PARTS}
+    costless = config.costs == "none"
+    if costless:
+        production = {
+            part: run_backtest(policy, arrays[part], production_env, session_timezone=timezone)
+            for part in EVALUATION_PARTS
+        }
+    else:
+        production = own
+    production_metrics: dict[str, dict[str, float]] = {}
+    baselines: dict[str, dict[str, dict[str, float]]] = {}
+    for part in EVALUATION_PARTS:
+        values = dict(metrics[part]) if not costless else backtest_metrics(production[part], limit)
+        values.update(cost_sensitivity(production[part], arrays[part], production_env, timezone))
+        baselines[part] = _baseline_metrics(arrays[part], production_env, market, limit)
+        values["best_intraday_baseline_sharpe"] = best_baseline_sharpe(baselines[part])
+        production_metrics[part] = values
+    if oracle_daily_returns is not None:
+        comparison = oracle_comparison(own[REPORT_PART].daily_returns, oracle_daily_returns)
+        metrics[REPORT_PART].update(comparison)
+    if config.evaluation.seeds:
+        metrics[GATE_PART].update(
+            seed_spread(
+                model, market, storage, config.evaluation.seeds, metrics[GATE_PART]["sharpe"]
+            )
+        )
+    reports = _write_reports(
+        model,
+        own[REPORT_PART],
+        {"own_env": metrics, "production_costs": production_metrics, "baselines": baselines},
+        storage,
+    )
+    return PhaseEvaluation(
+        phase=config.phase,
+        model_path=model.model_path,
+        metrics=metrics,
+        gate=evaluate_gate(metrics[GATE_PART], config.gate),
+        gate_costs=config.costs,
+        production_metrics=production_metrics,
+        baselines=baselines,
+        reports=reports,
+        regime_table=regime_table_markdown(own[REPORT_PART].regime_table()),
+        lineage={
+            **model.lineage,
+            "gate_part": GATE_PART,
+            "splits_version": splits_version(market.splits),
+            "gate_costs": config.costs,
+            "algorithm": model.algorithm,
+            "env_config": config.env.model_dump(mode="json"),
+            "production_env_config": production_env.model_dump(mode="json"),
+            # Forward (live) days are the sessions after everything the selection used.
+            "selection_end": market.splits.parts[GATE_PART].last_session.isoformat(),
+        },
+    )

@@ -1,0 +1,129 @@
+"""Training a phase's model, its seed spread, and loading a saved policy.
+
+torch and stable-baselines3 take ~3 s to import, so :mod:`trader_env.training` is imported by
+the functions that train or load, not with this module: the Dagster definitions (and every
+process of the multiprocess executor) import this package without paying for them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trader_env.config import PhaseConfig, config_hash
+from trader_env.dataset import MarketData
+from trader_env.evaluation.backtest import run_backtest
+from trader_env.evaluation.gates import evaluate_gate
+from trader_env.lineage import code_version
+from trader_env.workflow.records import GATE_PART, PhaseModel
+
+
+def stamp() -> str:
+    """UTC time to the microsecond: makes file and folder names unique and sortable."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def train_phase_model(
+    config: PhaseConfig,
+    market: MarketData,
+    storage: Path,
+    data_version: str,
+    previous: PhaseModel | None = None,
+    logger: Any = None,
+) -> PhaseModel:
+    """Train phase ``config.phase`` on the training split and judge its training health.
+
+    The model is saved under ``<storage>/models/phase<N>/`` with a new versioned name (never
+    overwriting an earlier model) and warm-starts from ``previous`` when its spaces match.
+    """
+    from trader_env.training import train_phase
+
+    digest = config_hash(config)
+    name = f"{stamp()}-{digest[:8]}"
+    folder = storage / "models" / f"phase{config.phase}"
+    tensorboard_dir = storage / "tensorboard" / f"phase{config.phase}" / name
+    result = train_phase(
+        config,
+        market.arrays("train"),
+        folder / f"{name}.zip",
+        warm_start_path=previous.model_path if previous is not None else None,
+        logger=logger,
+        tensorboard_dir=tensorboard_dir,
+    )
+    finals = result.diagnostics.get("finals", {})
+    lineage = {
+        "data_version": data_version,
+        "config_hash": digest,
+        "code_version": code_version(),
+        "seed": result.seed,
+        "device": result.device,
+        "profile": config.profile,
+        "warm_start_source": str(previous.model_path) if previous is not None else None,
+    }
+    return PhaseModel(
+        phase=config.phase,
+        model_path=result.model_path,
+        config=config,
+        algorithm=result.algorithm,
+        timesteps=result.timesteps,
+        wall_time_s=result.wall_time_s,
+        fps=result.fps,
+        device=result.device,
+        warm_start_note=result.warm_start_note,
+        diagnostics=result.diagnostics,
+        curriculum_history=result.curriculum_history,
+        training_checks=evaluate_gate(finals, config.training_checks),
+        lineage=lineage,
+        tensorboard_dir=tensorboard_dir,
+    )
+
+
+def load_policy(algorithm: str, model_path: Path | str) -> Any:
+    """The SB3 model saved at ``model_path``, on the CPU (evaluation is sequential, batch 1)."""
+    from trader_env.training import algorithm_class
+
+    return algorithm_class(algorithm).load(model_path, device="cpu")
+
+
+def seed_spread(
+    model: PhaseModel,
+    market: MarketData,
+    storage: Path,
+    seeds: list[int],
+    own_sharpe: float,
+) -> dict[str, float]:
+    """Train the phase again with each of ``seeds`` and measure the Sharpe spread on validation.
+
+    ``own_sharpe`` is the validation Sharpe already measured for ``model``. Returns the mean and
+    standard deviation of the validation Sharpe over the phase's own seed and ``seeds``, and
+    their ratio ``seed_sharpe_variation`` (std / |mean|), so that a result that only one lucky
+    seed produces is visible.
+    """
+    arrays = market.arrays(GATE_PART)  # type: ignore[arg-type]
+    sharpes = [own_sharpe]
+    for seed in seeds:
+        if seed == model.config.training.seed:
+            continue
+        training = model.config.training.model_copy(update={"seed": seed})
+        config = model.config.model_copy(update={"training": training})
+        candidate = train_phase_model(
+            config, market, storage / "seed_runs", model.lineage["data_version"]
+        )
+        result = run_backtest(
+            load_policy(candidate.algorithm, candidate.model_path),
+            arrays,
+            model.config.env,
+            session_timezone=market.splits.session_timezone,
+        )
+        sharpes.append(result.metrics()["sharpe"])
+    mean, std = float(np.mean(sharpes)), float(np.std(sharpes, ddof=1))
+    return {
+        "seed_sharpe_mean": mean,
+        "seed_sharpe_std": std,
+        "seed_sharpe_variation": std / abs(mean) if mean != 0 else math.nan,
+        "n_seeds": float(len(sharpes)),
+    }
