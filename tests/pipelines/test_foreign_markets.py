@@ -1,6 +1,7 @@
 """The main command on markets the project never saw, with only ``data.yaml`` edited (source,
 path, symbols, timestamp format, market left to detection; ``features.yaml`` untouched): it
-detects the market, keeps warm-up under 10 % of the bars, trains and evaluates."""
+detects the market, keeps warm-up under 10 % of the bars, trains, evaluates under the market's
+production costs and runs champion promotion."""
 
 from __future__ import annotations
 
@@ -65,8 +66,8 @@ def _run_main(tmp_path: Path, data_edits: dict[str, Any]) -> subprocess.Complete
         (config_dir / source.name).write_text(source.read_text())
     data_yaml = config_dir / "data.yaml"
     data = yaml.safe_load(data_yaml.read_text())
-    # The sample's `market: us_equity` is replaced by detection; nothing else but the source.
-    data["profiles"]["test"].update(source="files", market=None, **data_edits)
+    # `market` stays null (detected from the files); only the source and how to read it change.
+    data["profiles"]["test"].update(source="files", **data_edits)
     data_yaml.write_text(yaml.safe_dump(data, sort_keys=False))
     env = {
         **os.environ,
@@ -104,7 +105,9 @@ def test_main_job_runs_a_foreign_market_with_only_data_yaml_edits(
     assert f"{bars_a_year} bars a year" in out
     assert _warmup_percent(out, "features") < 10.0
     assert _warmup_percent(out, "regimes") < 10.0
-    # Trained and evaluated on held-out data; a champion was promoted from it.
+    # Trained, evaluated on held-out data under the detected market's production costs, and
+    # judged for promotion.
     assert "phase 0: PASSED" in out
-    assert "    test: Sharpe " in out
-    assert "Champion: PROMOTED" in out
+    assert "    validation (decides); costs paid" in out
+    assert "      agent, production costs Sharpe" in out
+    assert "\nChampion: " in out
