@@ -359,8 +359,13 @@ def run_backtest(
     to seed torch. ``session_timezone`` defines the session date of a bar.
     ``resume_after_halt``: after a risk halt, stay flat for the rest of that session and
     resume at the next session (True), or stay flat to the end of the split (False).
+    An SB3 PPO / RecurrentPPO policy is played through :func:`~.inference.fast_policy`
+    (the same deterministic actions, without SB3's per-call overhead).
     """
     from trader_env.env.costs import cost_rates
+    from trader_env.evaluation.inference import fast_policy
+
+    policy = fast_policy(policy)
 
     arrays = list(arrays)
     if not arrays:
