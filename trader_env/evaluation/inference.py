@@ -21,18 +21,21 @@ forward pass, so they fall back):
   can be passed between this object and SB3's ``predict`` either way. ``shared_lstm`` and
   ``enable_critic_lstm`` only change the critic, which is not evaluated.
 
-Exactness. SB3 picks the argmax of ``softmax(logits)`` computed by torch in float32; these
-numpy float32 logits differ from torch's by rounding only (different summation order).
+Exactness. SB3 picks the argmax of ``softmax(logits)`` computed by torch in float32.
 
-- Feed-forward policies: exact by construction. Every call also computes a forward error
-  bound of float32 arithmetic (Higham's ``gamma_n`` bound per ``Linear``, a few ulps per
-  activation, propagated through the layers from the largest observation value); when two
-  logits of a row are closer than the combined error of both computations plus the ulps
-  where torch's softmax can tie them, the whole batch is answered by the model's own
-  ``predict``. On the phase networks that happens on a small fraction of calls of an
-  untrained model (logits ~1e-2 apart) and almost never for a trained one.
-- Recurrent policies: the LSTM state is carried by each implementation, so a near-tie cannot
-  be handed back to SB3 without its torch state; this path therefore takes the numpy argmax.
+- Feed-forward policies: exact by construction. The logits are computed in float64 from the
+  float32 observation and weights (i.e. almost exactly), and every call bounds how far
+  torch's float32 logits can be from them (Higham's ``gamma_n`` bound per ``Linear``, a few
+  ulps per activation, propagated through the layers from the largest observation value).
+  When a row's two largest logits are closer than twice that bound plus the ulps where
+  torch's softmax can tie them, the whole batch is answered by the model's own ``predict``.
+  The bound is a worst case (~1e-4 on the phase networks, actual differences ~1e-7), so an
+  untrained model (logits ~1e-2 apart) falls back on a few percent of calls, a trained one
+  almost never.
+- Recurrent policies (float32 numpy, like torch): the LSTM state is carried by each
+  implementation, so a near-tie cannot be handed back to SB3 without its torch state; this
+  path therefore takes the numpy argmax. (Replaying torch's own LSTM per call would keep the
+  state bit-exact but costs ~250 us, as much as the rest of ``predict``.)
   The two states differ by float32 rounding (~1e-7; torch's own LSTM gives different bits
   with and without oneDNN), so actions can differ only where two logits are within that
   rounding of each other, i.e. where the policy is indifferent. The tests check equality
@@ -65,6 +68,9 @@ _U64 = 2.0**-53
 #: Error of one float32 activation (tanh, sigmoid via tanh), in units of the roundoff, for
 #: values of magnitude <= 1: numpy's and torch's vectorised tanh are accurate to 1-4 ulps.
 _ACTIVATION_ULPS = 8.0
+
+#: Smallest ``rows * in * out`` for which OpenBLAS multithreads a matrix product.
+_BLAS_THREADING_SIZE = 2**18
 
 _Layer = tuple[np.ndarray, np.ndarray, str | None]  # weight (in, out), bias (out,), activation
 
@@ -199,12 +205,15 @@ class _ErrorBound:
 
 
 def _rows_times(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """``x @ weight`` for ``x`` ``(n, in)``, as ``n`` vector-matrix products.
+    """``x @ weight`` for ``x`` ``(n, in)``, kept on one thread.
 
-    A plain matrix product of several rows lets OpenBLAS split the work over threads, which
-    on a busy 2-core machine made a (4, 291) x (291, 1024) product take 1.4-4 ms instead of
-    ~0.1 ms; numpy computes a stacked product slice by slice, single-threaded.
+    OpenBLAS splits a product over threads from ``n * in * out >= 2**18`` on (its
+    ``GEMM_MULTITHREAD_THRESHOLD``); on a busy 2-core machine that made a (4, 291) x
+    (291, 1024) LSTM product take 1.5-3 ms instead of ~0.1 ms. Below that size ``np.dot``
+    (the least overhead); above it a stacked product, which numpy computes row by row.
     """
+    if x.shape[0] * weight.size < _BLAS_THREADING_SIZE:
+        return np.dot(x, weight)
     return (x[:, None, :] @ weight)[:, 0, :]
 
 
