@@ -25,7 +25,6 @@ from trader_env.evaluation.backtest import run_backtest
 from trader_env.evaluation.inference import (
     FastLstmPolicy,
     FastMlpPolicy,
-    _forward,
     fast_policy,
 )
 
@@ -256,7 +255,7 @@ def test_error_bound_holds_for_torch_logits(
     fast = fast_policy(trained_ppo)
     obs = observations[0].reshape(-1, *observations[0].shape[2:])
     x = obs.reshape(obs.shape[0], -1)
-    exact = _forward(fast.layers, x.astype(np.float64))
+    exact = fast.logits(x)
     policy = trained_ppo.policy
     with torch.no_grad():
         features = policy.extract_features(torch.as_tensor(obs), policy.pi_features_extractor)

@@ -243,9 +243,33 @@ class FastMlpPolicy:
         self.fallback = model
         self.observation_shape = tuple(policy.observation_space.shape)
         self.n_inputs = int(np.prod(self.observation_shape))
-        self.layers = [(w.astype(np.float64), b.astype(np.float64), a) for w, b, a in head]
+        # Each bias is the last row of its weight, multiplied by a constant 1 column of the
+        # layer's input buffer: one product per layer instead of a product and an addition.
+        self.layers = [(np.vstack([w, b[None, :]]).astype(np.float64), a) for w, b, a in head]
         self.bound = _ErrorBound(head)
         self.fallback_calls = 0
+        self._buffers: dict[int, list[np.ndarray]] = {}
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """float64 logits ``(n, n_actions)`` of float32 flattened observations ``x`` ``(n, in)``.
+
+        Not thread-safe: the layer inputs live in buffers reused across calls.
+        """
+        buffers = self._buffers.get(x.shape[0])
+        if buffers is None:
+            buffers = [np.ones((x.shape[0], w.shape[0]), dtype=np.float64) for w, _ in self.layers]
+            self._buffers[x.shape[0]] = buffers
+        buffers[0][:, :-1] = x
+        out = buffers[0]
+        for k, (weight, activation) in enumerate(self.layers):
+            out = _rows_times(buffers[k], weight)
+            if activation == "tanh":
+                np.tanh(out, out=buffers[k + 1][:, :-1])
+            elif activation == "relu":
+                np.maximum(out, 0.0, out=buffers[k + 1][:, :-1])
+            elif k + 1 < len(self.layers):  # two consecutive Linear layers
+                buffers[k + 1][:, :-1] = out
+        return out
 
     def predict(
         self,
@@ -258,7 +282,7 @@ class FastMlpPolicy:
         obs = _batch(observation, self.observation_shape) if deterministic else None
         if obs is not None and obs.size:
             x = obs.reshape(obs.shape[0], self.n_inputs)
-            logits = _forward(self.layers, x.astype(np.float64))
+            logits = self.logits(x)
             actions = _decided(logits.tolist(), self.bound(float(np.abs(x).max())))
             if actions is not None:
                 return np.array(actions, dtype=np.int64), state
@@ -271,9 +295,12 @@ class FastMlpPolicy:
 def _batch(observation: Any, shape: tuple[int, ...]) -> np.ndarray | None:
     """``observation`` as a float32 ``(n_envs, *shape)`` array (SB3's ``.float()`` cast), or
     None when it is not one vectorised batch (SB3 then handles it, or raises)."""
-    if isinstance(observation, dict | tuple):
+    if type(observation) is np.ndarray:
+        obs = observation
+    elif isinstance(observation, dict | tuple):
         return None
-    obs = np.asarray(observation)
+    else:
+        obs = np.asarray(observation)
     if obs.ndim != len(shape) + 1 or obs.shape[1:] != shape or obs.dtype.kind not in "fiub":
         return None
     return obs if obs.dtype == np.float32 else obs.astype(np.float32)
