@@ -43,6 +43,7 @@ import pandas as pd
 import polars as pl
 
 from trader_env.contracts import REGIMES, MarketArrays
+from trader_env.evaluation.inference import fast_policy
 from trader_env.evaluation.metrics import (
     compute_metrics,
     daily_turnover,
@@ -409,7 +410,11 @@ def run_backtest(
     to seed torch. ``session_timezone`` defines the session date of a bar.
     ``resume_after_halt``: after a risk halt, stay flat for the rest of that session and
     resume at the next session (True), or stay flat to the end of the split (False).
+    An SB3 PPO / RecurrentPPO policy is played through :func:`~.inference.fast_policy`
+    (the same deterministic actions, without SB3's per-call overhead).
     """
+    if not isinstance(policy, ActionSchedule):
+        policy = fast_policy(policy)
     arrays = list(arrays)
     if not arrays:
         raise ValueError("run_backtest needs at least one MarketArrays")
