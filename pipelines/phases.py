@@ -14,6 +14,7 @@ import dagster as dg
 import polars as pl
 
 from pipelines.metadata import json_safe, plain_metadata
+from pipelines.summary import display_sharpe
 from trader_env.config import PHASES, PhaseConfig, load_phase_config
 from trader_env.costs import production_costs, with_production_costs
 from trader_env.data import load_data_config
@@ -240,7 +241,7 @@ def agent_vs_baselines_table(evaluation: PhaseEvaluation) -> str:
         ]
         for name, costs, m in rows:
             lines.append(
-                f"| {part} | {name} | {costs} | {_fmt(m.get('sharpe'))} | {_fmt(m.get('psr'), '.2f')} "
+                f"| {part} | {name} | {costs} | {_fmt(display_sharpe(m))} | {_fmt(m.get('psr'), '.2f')} "
                 f"| {_fmt(m.get('annual_return'), '.2%')} | {_fmt(m.get('max_drawdown'), '.2%')} "
                 f"| {_fmt(m.get('daily_turnover'))} | {_fmt(m.get('net_pnl'), ',.0f')} |"
             )

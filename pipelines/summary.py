@@ -93,9 +93,17 @@ def _fmt(value: float | None, spec: str = ".2f") -> str:
     return "n/a" if value is None or not math.isfinite(value) else format(value, spec)
 
 
+def display_sharpe(m: dict[str, float]) -> float | None:
+    """The Sharpe to show: a policy that never traded earned exactly 0, not an undefined 0/0."""
+    sharpe = m.get("sharpe")
+    if (sharpe is None or not math.isfinite(sharpe)) and m.get("daily_turnover") == 0.0:
+        return 0.0
+    return sharpe
+
+
 def _policy_line(label: str, m: dict[str, float]) -> str:
     return (
-        f"      {label:<22} Sharpe {_fmt(m.get('sharpe')):>6}  return "
+        f"      {label:<23} Sharpe {_fmt(display_sharpe(m)):>6}  return "
         f"{_fmt(m.get('annual_return'), '.1%'):>7}  max DD {_fmt(m.get('max_drawdown'), '.1%'):>6}"
         f"  turnover {_fmt(m.get('daily_turnover'), '.2f'):>6}x/day"
     )

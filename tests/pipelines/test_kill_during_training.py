@@ -102,7 +102,7 @@ def test_sigkill_during_phase2_training_keeps_champion_and_models(
         # champion serving before the kill, so phase 2 (gated under production costs) is
         # promoted on made-up strong evidence.
         evaluation = pickle.loads((storage / "assets" / "phase2_evaluation.pkl").read_bytes())
-        strong = SharpeEvidence(sharpe_per_period=0.5, n_days=250, skew=0.0, kurtosis=3.0)
+        strong = SharpeEvidence(sharpe_per_period=1.0, n_days=1000, skew=0.0, kurtosis=3.0)
         assert registry.consider(candidate_record(evaluation), strong).promoted
     champion = registry.current()
     assert champion is not None, output

@@ -43,6 +43,7 @@ import pandas as pd
 import polars as pl
 
 from trader_env.contracts import REGIMES, MarketArrays
+from trader_env.evaluation.inference import fast_policy
 from trader_env.evaluation.metrics import (
     compute_metrics,
     daily_turnover,
@@ -226,6 +227,7 @@ class _SymbolRun:
         self.columns: dict[str, list[Any]] = {
             name: [] for name in ("bar", "action", "reward", "risk_event", "halted", *_INFO_FLOATS)
         }
+        self.pending: list[tuple[int, int, float, dict[str, Any]]] = []
         self.closed_ts: list[int] = []
         self.closed_pnl: list[float] = []
         self.halts: list[tuple[int, str]] = []
@@ -247,17 +249,28 @@ class _SymbolRun:
         return self.offset + self.env.current_bar
 
     def record(self, action: int, reward: float, info: dict[str, Any]) -> None:
+        # The hot path keeps references only; columns are built once, in _flush.
+        self.pending.append((self.offset + info["bar_index"], action, reward, info))
+        closed = info["closed_trade_pnl"]
+        if closed:
+            for pnl in closed:
+                self.closed_ts.append(info["ts"])
+                self.closed_pnl.append(pnl)
+
+    def _flush(self) -> None:
+        """Move the recorded steps into the columns."""
+        pending = self.pending
+        if not pending:
+            return
         columns = self.columns
-        columns["bar"].append(self.offset + info["bar_index"])
-        columns["action"].append(action)
-        columns["reward"].append(reward)
-        columns["risk_event"].append(info["risk_event"])
-        columns["halted"].append(False)
+        columns["bar"].extend([step[0] for step in pending])
+        columns["action"].extend([step[1] for step in pending])
+        columns["reward"].extend([step[2] for step in pending])
+        columns["risk_event"].extend([step[3]["risk_event"] for step in pending])
+        columns["halted"].extend([False] * len(pending))
         for name in _INFO_FLOATS:
-            columns[name].append(info[name])
-        for pnl in info["closed_trade_pnl"]:
-            self.closed_ts.append(info["ts"])
-            self.closed_pnl.append(pnl)
+            columns[name].extend([step[3][name] for step in pending])
+        self.pending = []
 
     def halt(self, info: dict[str, Any]) -> np.ndarray | None:
         """Book a halt; stay flat to the next session and resume there (or to the end).
@@ -282,6 +295,7 @@ class _SymbolRun:
         can_resume = self.resume_after_halt and equity > 0.0 and later.size > 0
         resume_at = min(bar + 1 + int(later[0]), n - 1) if can_resume else n - 1
         flat = range(bar + 1, resume_at + 1)
+        self._flush()
         columns = self.columns
         columns["bar"].extend(flat)
         for name, value in (
@@ -306,6 +320,7 @@ class _SymbolRun:
 
     def frame(self, start: int, capital: float, entry_cost: float, timezone: str) -> pl.DataFrame:
         """The symbol's per-bar frame, bars ``start + 1 .. n - 1`` (see :class:`BacktestResult`)."""
+        self._flush()
         arrays = self.arrays
         index = np.asarray(self.columns["bar"], dtype=np.int64)
         if not np.array_equal(index, np.arange(start + 1, len(arrays))):
@@ -409,7 +424,11 @@ def run_backtest(
     to seed torch. ``session_timezone`` defines the session date of a bar.
     ``resume_after_halt``: after a risk halt, stay flat for the rest of that session and
     resume at the next session (True), or stay flat to the end of the split (False).
+    An SB3 PPO / RecurrentPPO policy is played through :func:`~.inference.fast_policy`
+    (the same deterministic actions, without SB3's per-call overhead).
     """
+    if not isinstance(policy, ActionSchedule):
+        policy = fast_policy(policy)
     arrays = list(arrays)
     if not arrays:
         raise ValueError("run_backtest needs at least one MarketArrays")
@@ -422,9 +441,10 @@ def run_backtest(
     episode_start = np.ones(n_envs, dtype=bool)
     live = list(range(n_envs))
     state: Any = None
+    scripted = [a.tolist() for a in policy.actions] if isinstance(policy, ActionSchedule) else None
     while live:
-        if isinstance(policy, ActionSchedule):
-            chosen = policy.at([run.bar for run in runs])
+        if scripted is not None:
+            chosen = [actions[run.bar] for actions, run in zip(scripted, runs, strict=True)]
         else:
             actions, state = policy.predict(
                 observations, state=state, episode_start=episode_start, deterministic=deterministic
