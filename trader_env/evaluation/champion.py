@@ -219,90 +219,133 @@ class ChampionRegistry:
             raise ChampionRegistryError(f"{source}: candidate model file does not exist")
         sha = _sha256(source)
         with self._locked():
-            state = self._load()
-            if not any(trial.model_sha256 == sha for trial in state.trials):
-                trial = TrialRecord(
-                    at=_now(),
-                    phase=candidate.phase,
-                    model_sha256=sha,
-                    sharpe_per_period=evidence.sharpe_per_period,
-                    n_days=evidence.n_days,
-                )
-                state = state.model_copy(update={"trials": [*state.trials, trial]})
-                self._save(state)
+            state = self._with_trial(self._load(), candidate.phase, sha, evidence)
             dsr, n_trials, _ = self._deflated(state, evidence)
             stored_previous = self._by_version(state, state.current_version)
             previous = None if stored_previous is None else self._resolve(stored_previous)
             evidence_text = f"DSR {dsr:.3f} over {n_trials} trial(s)"
-            if not dsr >= dsr_threshold:
-                return PromotionDecision(
-                    False,
-                    f"candidate validation Sharpe {sharpe:.3f} is not significant once "
-                    f"{n_trials} trial(s) are counted: {evidence_text} < {dsr_threshold:g}",
-                    previous,
-                    previous,
-                )
-            if previous is not None:
-                if champion_version is not None and champion_version != previous.version:
-                    return PromotionDecision(
-                        False,
-                        f"the champion changed to v{previous.version} while v{champion_version}"
-                        " was being re-measured; the next run decides",
-                        previous,
-                        previous,
-                    )
-                baseline = (
-                    champion_sharpe if champion_sharpe is not None else previous.validation_sharpe
-                )
-                baseline = baseline if baseline is not None else -math.inf
-                if not sharpe > baseline + min_improvement:
-                    return PromotionDecision(
-                        False,
-                        f"candidate validation Sharpe {sharpe:.3f} does not beat champion "
-                        f"v{previous.version} ({baseline:.3f}, same days and costs) by more "
-                        f"than {min_improvement:g} ({evidence_text})",
-                        previous,
-                        previous,
-                    )
+            refusal = self._refusal(
+                sharpe,
+                previous,
+                dsr,
+                dsr_threshold,
+                evidence_text,
+                champion_sharpe,
+                champion_version,
+                min_improvement,
+            )
+            if refusal is not None:
+                return PromotionDecision(False, refusal, previous, previous)
+            if previous is None:
+                reason = f"first champion (validation Sharpe {sharpe:.3f}; {evidence_text})"
+            else:
+                baseline = self._baseline(previous, champion_sharpe)
                 reason = (
                     f"candidate validation Sharpe {sharpe:.3f} beats champion v{previous.version}"
                     f" ({baseline:.3f}, same days and costs); {evidence_text}"
                 )
-            else:
-                reason = f"first champion (validation Sharpe {sharpe:.3f}; {evidence_text})"
-            version = max((record.version or 0 for record in state.champions), default=0) + 1
-            relative, _ = self._copy_model(source, version, candidate.phase)
-            at = _now()
-            stored = candidate.model_copy(
+            stored = self._promote(state, candidate, source, sha, n_trials, dsr, reason)
+        return PromotionDecision(True, reason, previous, self._resolve(stored))
+
+    def _with_trial(
+        self, state: RegistryFile, phase: str, sha: str, evidence: SharpeEvidence
+    ) -> RegistryFile:
+        """``state`` with the model ``sha`` counted as a trial (saved), once per model."""
+        if any(trial.model_sha256 == sha for trial in state.trials):
+            return state
+        trial = TrialRecord(
+            at=_now(),
+            phase=phase,
+            model_sha256=sha,
+            sharpe_per_period=evidence.sharpe_per_period,
+            n_days=evidence.n_days,
+        )
+        state = state.model_copy(update={"trials": [*state.trials, trial]})
+        self._save(state)
+        return state
+
+    @staticmethod
+    def _baseline(previous: ChampionRecord, champion_sharpe: float | None) -> float:
+        baseline = champion_sharpe if champion_sharpe is not None else previous.validation_sharpe
+        return baseline if baseline is not None else -math.inf
+
+    def _refusal(
+        self,
+        sharpe: float,
+        previous: ChampionRecord | None,
+        dsr: float,
+        dsr_threshold: float,
+        evidence_text: str,
+        champion_sharpe: float | None,
+        champion_version: int | None,
+        min_improvement: float,
+    ) -> str | None:
+        """Why the candidate is not promoted, or None when it earned it."""
+        if not dsr >= dsr_threshold:
+            return (
+                f"candidate validation Sharpe {sharpe:.3f} is not significant once the trials "
+                f"are counted: {evidence_text} < {dsr_threshold:g}"
+            )
+        if previous is None:
+            return None
+        if champion_version is not None and champion_version != previous.version:
+            return (
+                f"the champion changed to v{previous.version} while v{champion_version} was "
+                "being re-measured; the next run decides"
+            )
+        baseline = self._baseline(previous, champion_sharpe)
+        if not sharpe > baseline + min_improvement:
+            return (
+                f"candidate validation Sharpe {sharpe:.3f} does not beat champion "
+                f"v{previous.version} ({baseline:.3f}, same days and costs) by more than "
+                f"{min_improvement:g} ({evidence_text})"
+            )
+        return None
+
+    def _promote(
+        self,
+        state: RegistryFile,
+        candidate: ChampionRecord,
+        source: Path,
+        sha: str,
+        n_trials: int,
+        dsr: float,
+        reason: str,
+    ) -> ChampionRecord:
+        """Copy the model in and make ``candidate`` the serving champion (under the lock)."""
+        version = max((record.version or 0 for record in state.champions), default=0) + 1
+        relative, _ = self._copy_model(source, version, candidate.phase)
+        at = _now()
+        stored = candidate.model_copy(
+            update={
+                "model_path": relative,
+                "version": version,
+                "previous_version": state.current_version,
+                "promoted_at": at,
+                "source_model_path": str(source.resolve()),
+                "model_sha256": sha,
+                "n_trials": n_trials,
+                "dsr": dsr,
+            }
+        )
+        event = ChampionEvent(
+            action="promoted",
+            at=at,
+            version=version,
+            replaced_version=state.current_version,
+            reason=reason,
+        )
+        self._save(
+            state.model_copy(
                 update={
-                    "model_path": relative,
-                    "version": version,
-                    "previous_version": state.current_version,
-                    "promoted_at": at,
-                    "source_model_path": str(source.resolve()),
-                    "model_sha256": sha,
-                    "n_trials": n_trials,
-                    "dsr": dsr,
+                    "format_version": 2,
+                    "current_version": version,
+                    "champions": [*state.champions, stored],
+                    "events": [*state.events, event],
                 }
             )
-            event = ChampionEvent(
-                action="promoted",
-                at=at,
-                version=version,
-                replaced_version=state.current_version,
-                reason=reason,
-            )
-            self._save(
-                state.model_copy(
-                    update={
-                        "format_version": 2,
-                        "current_version": version,
-                        "champions": [*state.champions, stored],
-                        "events": [*state.events, event],
-                    }
-                )
-            )
-        return PromotionDecision(True, reason, previous, self._resolve(stored))
+        )
+        return stored
 
     def demote(self, reason: str) -> ChampionRecord | None:
         """Take the serving champion out of service and return the one serving instead.
