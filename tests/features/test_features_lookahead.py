@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from trader_env.contracts import BARS_SCHEMA
@@ -101,7 +101,9 @@ def test_features_never_look_ahead(bars, cross_session, seed) -> None:
 @given(bars=BARS, cross_session=st.booleans(), seed=st.integers(0, 1000))
 def test_regimes_never_look_ahead(bars, cross_session, seed) -> None:
     # bars_per_session is pinned in the config: annualisation must not depend on how much
-    # data follows, only on the (fixed) calendar.
+    # data follows, only on the (fixed) calendar. A symbol needs two bars for its bar spacing
+    # to exist at all (a single bar is refused with a clear error, tested elsewhere).
+    assume(bars.group_by("symbol").len()["len"].min() >= 2)
     config = resolved_config(bars, _config(cross_session))
     result = check_no_lookahead(bars, lambda b: compute_regimes(b, config), n_cuts=3, seed=seed)
     assert result.passed, result.summary()
@@ -166,3 +168,20 @@ def test_centred_rolling_window_fails(make_market) -> None:
     # present in the full output only.
     assert result.first_mismatch.column in {"smooth", "<row>"}
     assert result.mismatched_rows >= len(result.cuts)
+
+
+def test_bar_spacing_of_single_bar_symbols_is_refused_clearly() -> None:
+    import polars as pl
+    import pytest
+
+    from trader_env.features import infer_bar_frequency
+
+    frame = pl.DataFrame(
+        {
+            "symbol": ["A", "B"],
+            "ts": pl.Series([0, 60_000_000]).cast(pl.Datetime("us", "UTC")),
+            "session": pl.Series(["2024-03-04", "2024-03-04"]).str.to_date(),
+        }
+    )
+    with pytest.raises(ValueError, match="every symbol has a single bar"):
+        infer_bar_frequency(frame)
