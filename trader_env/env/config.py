@@ -181,8 +181,10 @@ class RiskManagementConfig(_Frozen):
         default=100,
         ge=1,
         description=(
-            "Steps in a row with equity below the session's peak after which the episode is "
-            "terminated (position flattened first). None disables it."
+            "The plan's consecutive-drawdown halt: the episode is terminated (position "
+            "flattened first) when more than this many steps in a row end with the session "
+            "drawdown beyond dd_limit (any drawdown when dd_limit is null); a step within "
+            "dd_limit resets the count. None disables it."
         ),
     )
     halt_on_breach: bool = Field(

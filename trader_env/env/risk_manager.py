@@ -5,10 +5,11 @@ session's start, raised by every new high): ``dd = (peak - equity) / peak``.
 
 - Daily limit: ``dd >= max_daily_drawdown_pct`` is a breach; the environment flattens, then
   terminates (``halt_on_breach``) or keeps the position flat until the next session.
-- Consecutive drawdown: a step that ends below the session's peak while a position is held is
-  a drawdown step; after exactly ``max_consecutive_drawdown_steps`` of them in a row the episode
-  is terminated. A flat step ends the streak: a flat account cannot lose more, and counting its
-  steps would halt every session of an agent that stepped aside after a loss.
+- Consecutive drawdown, as the plan writes it: a step whose drawdown is beyond ``dd_limit``
+  (strictly; 0 when ``dd_limit`` is None, i.e. any drawdown) extends the count, a step back
+  within the limit resets it, and the episode is terminated when the count exceeds
+  ``max_consecutive_drawdown_steps`` (step 101 beyond the limit with the plan's 100). Whether a
+  position is held does not matter: the rule is about time spent deep in a drawdown.
 - Drawdown penalty (money, per step): ``dd_penalty_weight x max(0, dd - dd_limit) x peak``,
   i.e. a fixed share of the money lying below the ``dd_limit`` line, charged every step.
 - Volatility penalty (money, per step): with ``sigma`` the annualised std (ddof=1) of the
@@ -35,9 +36,10 @@ class RiskManager:
         "halt_on_breach",
         "_dd_limit",
         "_dd_weight",
+        "_streak_limit",
         "peak",
         "drawdown",
-        "steps_in_drawdown",
+        "steps_beyond_limit",
         "locked",
     )
 
@@ -47,16 +49,17 @@ class RiskManager:
         self.halt_on_breach = config.halt_on_breach
         self._dd_limit = config.dd_limit
         self._dd_weight = config.dd_penalty_weight
+        self._streak_limit = config.dd_limit if config.dd_limit is not None else 0.0
         self.peak = 0.0
         self.drawdown = 0.0
-        self.steps_in_drawdown = 0
+        self.steps_beyond_limit = 0
         self.locked = False
 
     def start_session(self, equity: float) -> None:
         """New session: the peak restarts at ``equity`` (money) and the lock is lifted."""
         self.peak = equity
         self.drawdown = 0.0
-        self.steps_in_drawdown = 0
+        self.steps_beyond_limit = 0
         self.locked = False
 
     def _mark(self, equity: float) -> None:
@@ -65,26 +68,24 @@ class RiskManager:
         peak = self.peak
         self.drawdown = (peak - equity) / peak if peak > 0.0 else 0.0
 
-    def assess(self, equity: float, exposed: bool = True) -> str | None:
-        """Count one step ending at ``equity`` (money) with a position held (``exposed``) or
-        not; return the limit it hits, if any.
+    def assess(self, equity: float) -> str | None:
+        """Count one step ending at ``equity`` (money); return the limit it hits, if any.
 
         Returns :data:`CONSECUTIVE_DRAWDOWN` (always a halt), :data:`DAILY_DRAWDOWN` (a halt
         when ``halt_on_breach``, else the session is locked flat; reported once per session)
         or ``None``.
         """
         peak = self.peak
-        if equity >= peak:
+        if equity > peak:
             self.peak = peak = equity
-            self.steps_in_drawdown = 0
-        elif exposed:
-            self.steps_in_drawdown += 1
+        drawdown = self.drawdown = (peak - equity) / peak if peak > 0.0 else 0.0
+        if drawdown > self._streak_limit:
+            self.steps_beyond_limit += 1
         else:
-            self.steps_in_drawdown = 0
-        self.drawdown = (peak - equity) / peak if peak > 0.0 else 0.0
-        if self._max_steps is not None and self.steps_in_drawdown >= self._max_steps:
+            self.steps_beyond_limit = 0
+        if self._max_steps is not None and self.steps_beyond_limit > self._max_steps:
             return CONSECUTIVE_DRAWDOWN
-        if self._max_dd is not None and not self.locked and self.drawdown >= self._max_dd:
+        if self._max_dd is not None and not self.locked and drawdown >= self._max_dd:
             self.locked = True
             return DAILY_DRAWDOWN
         return None

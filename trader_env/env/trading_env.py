@@ -341,7 +341,7 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         equity = portfolio.cash + portfolio.shares * close
 
         terminated = False
-        event = risk.assess(equity, portfolio.shares != 0.0)
+        event = risk.assess(equity)
         if event is not None:
             if portfolio.shares != 0.0:
                 self._execute(0.0, close, market.cost_rate[u])
