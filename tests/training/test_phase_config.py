@@ -100,6 +100,41 @@ def test_phases_add_reality_in_the_plans_order() -> None:
     assert configs[5].evaluation.drawdown_limit == 0.03
 
 
+def turnover_band(config: PhaseConfig) -> tuple[float, float]:
+    """The daily turnover band (x capital) a phase's gate accepts."""
+    low = [c.threshold for c in config.gate if c.metric == "daily_turnover" and c.op == ">="]
+    high = [c.threshold for c in config.gate if c.metric == "daily_turnover" and c.op == "<="]
+    assert len(low) == 1 and len(high) == 1, f"phase {config.phase}: one lower, one upper bound"
+    return low[0], high[0]
+
+
+@pytest.mark.parametrize("profile", ["dev", "full"])
+def test_turnover_penalty_shapes_inside_the_gates_band_and_steers_to_the_plans(
+    profile: str,
+) -> None:
+    """Every gate from phase 2 on bounds daily turnover; the free turnover (and every curriculum
+    stage) lies inside the accepted band, so the penalty bites on policies the gate accepts; the
+    bands narrow to the plan's 0.3x-1.5x, which the penalty's free turnover tops."""
+    configs = {p: load_phase_config(p, profile, config_dir=CONFIG_DIR) for p in PHASES[2:]}
+    bands = {p: turnover_band(c) for p, c in configs.items()}
+    assert bands[2] == (0.5, 3.0), "the plan's phase-2 gate"
+    assert bands[max(bands)] == (0.3, 1.5), "the plan's final target band"
+    for phase in list(bands)[1:]:
+        low, high = bands[phase]
+        assert low <= bands[phase - 1][0] and high <= bands[phase - 1][1], "bands only narrow"
+    for phase, config in configs.items():
+        low, high = bands[phase]
+        limits = [config.env.turnover_penalty.limit]
+        if config.env.curriculum.enabled:
+            limits += [stage.target_turnover for stage in config.env.curriculum.stages]
+        assert all(low <= limit <= high for limit in limits), (phase, limits, bands[phase])
+        assert config.env.turnover_penalty.limit == 1.5
+    stages = [s.target_turnover for s in configs[4].env.curriculum.stages]
+    assert stages == sorted(stages) and stages[-1] == 1.5
+    plan = [0.008, 0.015, 0.02]
+    assert [round(s / stages[-1], 3) for s in stages] == [round(x / plan[-1], 3) for x in plan]
+
+
 def test_sandbox_settings_are_all_replaced_by_phase_3() -> None:
     sandbox = PRESETS["sandbox"].model_dump()
     realistic = PRESETS["realistic"].model_dump()
