@@ -200,6 +200,7 @@ KEY_METRICS = (
     "max_drawdown",
     "calmar",
     "annual_return",
+    "annual_volatility",
     "win_rate",
     "daily_turnover",
     "information_ratio_annual",

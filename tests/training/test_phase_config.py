@@ -91,6 +91,9 @@ def test_phases_add_reality_in_the_plans_order() -> None:
     assert configs[2].env.risk_management.max_daily_drawdown_pct is None  # phase 3
     assert configs[3].env.risk_management.max_daily_drawdown_pct == 0.05
     assert configs[3].env.risk.penalty_lambda == 0.001
+    assert [c.env.position_sizing.volatility_target for c in configs] == [False] * 3 + [True] * (
+        len(PHASES) - 3
+    ), "volatility targeting from phase 3 on"
     assert not configs[3].env.curriculum.enabled and configs[4].env.curriculum.enabled
     production = configs[5].env
     assert production.position_sizing.method == "kelly" and production.include_regime

@@ -266,6 +266,17 @@ class PositionSizingConfig(_Frozen):
         le=1.0,
         description="Fraction of equity per position until min_trades trades have closed (Kelly).",
     )
+    volatility_target: bool = Field(
+        default=False,
+        description="Cap every position at risk.target_sigma / the market's annualised realised "
+        "volatility over volatility_window bars (trader_env.env.volatility_target); the size is "
+        "the smaller of that cap and the method's fraction (fixed, or Kelly).",
+    )
+    volatility_window: int = Field(
+        default=60,
+        ge=2,
+        description="Bars of one-bar log returns in the volatility that volatility_target uses.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

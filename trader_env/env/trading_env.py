@@ -298,7 +298,11 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         if direction == 0 or not equity > 0.0:
             target = 0.0
         else:
-            target = direction * self._sizer.fraction() * equity / self._market.close[t]
+            fraction = self._sizer.fraction()
+            caps = self._market.size_cap
+            if caps is not None and caps[t] < fraction:
+                fraction = caps[t]
+            target = direction * fraction * equity / self._market.close[t]
         self._execute(target, price, self._market.cost_rate[t])
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:

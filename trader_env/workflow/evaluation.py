@@ -44,6 +44,7 @@ BASELINE_KEYS: tuple[str, ...] = (
     "psr",
     "annual_return",
     "max_drawdown",
+    "annual_volatility",
     "daily_turnover",
     "win_rate",
     "net_pnl",
