@@ -42,14 +42,18 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from trader_env.contracts import REGIMES, MarketArrays
+from trader_env.contracts import REGIMES, VOL_BUCKET_EXTRA, VOL_BUCKETS, MarketArrays
 from trader_env.evaluation.metrics import (
     compute_metrics,
     daily_turnover,
     intraday_max_drawdowns,
     win_rate,
 )
-from trader_env.evaluation.per_regime import DEFAULT_MIN_BARS, regime_summary
+from trader_env.evaluation.per_regime import (
+    DEFAULT_MIN_BARS,
+    per_vol_bucket_metrics,
+    regime_summary,
+)
 from trader_env.sessions import DEFAULT_SESSION_TIMEZONE, session_date_expr
 
 if TYPE_CHECKING:
@@ -67,6 +71,7 @@ _INFO_FLOATS: tuple[str, ...] = (
     "traded_notional",
 )
 REGIME_DTYPE = pl.Enum(list(REGIMES))
+VOL_BUCKET_DTYPE = pl.Enum(list(VOL_BUCKETS))
 
 
 class Policy(Protocol):
@@ -125,7 +130,8 @@ class BacktestResult:
       ``session`` (date), ``action`` (0 short, 1 flat, 2 long), ``price`` (close),
       ``equity``, ``benchmark_equity``, ``position`` (signed units), ``cost``,
       ``turnover_penalty``, ``risk_penalty``, ``net_pnl``, ``traded_notional`` (money),
-      ``reward`` (scaled, as training sees it), ``regime`` (Enum of REGIMES), ``bar_return``
+      ``reward`` (scaled, as training sees it), ``regime`` (Enum of REGIMES), ``vol_bucket``
+      (Enum of VOL_BUCKETS, null when the arrays carry no bucket), ``bar_return``
       (equity change / previous equity), ``risk_event`` (str or null), ``halted`` (bool).
     - ``daily_returns`` / ``benchmark_daily_returns``: pandas Series of simple returns indexed
       by session date (naive ``DatetimeIndex``), portfolio of all symbols.
@@ -164,6 +170,10 @@ class BacktestResult:
         """Per-regime metrics of the per-bar returns (see :mod:`~.per_regime`)."""
         return regime_summary(self.bars, self.bars_per_year, min_bars)[0]
 
+    def vol_bucket_table(self, min_bars: int = DEFAULT_MIN_BARS) -> pl.DataFrame:
+        """Per-volatility-bucket metrics of the per-bar returns (see :mod:`~.per_regime`)."""
+        return per_vol_bucket_metrics(self.bars, self.bars_per_year, min_bars)
+
     def metrics(
         self,
         periods_per_year: int = 252,
@@ -179,6 +189,7 @@ class BacktestResult:
         ``worst_intraday_drawdown``; ``bar_sharpe`` (per-bar, annualised with
         ``bars_per_year``), ``sharpe_<regime>`` and ``bars_<regime>`` per regime and
         ``regime_degradation`` (regimes with at least ``min_regime_bars`` bars);
+        ``sharpe_vol_<bucket>`` and ``bars_vol_<bucket>`` per volatility bucket;
         ``net_pnl``, ``total_cost`` (money), ``n_halts``.
         """
         if not drawdown_limit > 0.0:
@@ -206,6 +217,9 @@ class BacktestResult:
         for row in table.iter_rows(named=True):
             metrics[f"sharpe_{row['regime']}"] = row["sharpe"]
             metrics[f"bars_{row['regime']}"] = float(row["n_bars"])
+        for row in self.vol_bucket_table(min_regime_bars).iter_rows(named=True):
+            metrics[f"sharpe_vol_{row['vol_bucket']}"] = row["sharpe"]
+            metrics[f"bars_vol_{row['vol_bucket']}"] = float(row["n_bars"])
         metrics["net_pnl"] = float(self.bars["net_pnl"].sum())
         metrics["total_cost"] = float(self.bars["cost"].sum())
         metrics["n_halts"] = float(self.halts.height)
@@ -325,6 +339,7 @@ class _SymbolRun:
                 **{name: floats[name] for name in _INFO_FLOATS if name not in ("price", "equity")},
                 "reward": np.asarray(self.columns["reward"], dtype=np.float64),
                 "regime": pl.Series(np.asarray(REGIMES)[arrays.regime[index]]).cast(REGIME_DTYPE),
+                "vol_bucket": _vol_buckets(arrays, index),
                 "bar_return": equity / previous - 1.0,
                 "risk_event": pl.Series(self.columns["risk_event"], dtype=pl.String),
                 "halted": np.asarray(self.columns["halted"], dtype=bool),
@@ -339,6 +354,14 @@ class _SymbolRun:
                 "net_pnl": pl.Series(self.closed_pnl, dtype=pl.Float64),
             }
         )
+
+
+def _vol_buckets(arrays: MarketArrays, index: np.ndarray) -> pl.Series:
+    """The volatility bucket of bars ``index`` (Enum of VOL_BUCKETS; null without buckets)."""
+    codes = arrays.extras.get(VOL_BUCKET_EXTRA)
+    if codes is None:
+        return pl.Series([None] * len(index), dtype=VOL_BUCKET_DTYPE)
+    return pl.Series(np.asarray(VOL_BUCKETS)[codes[index]]).cast(VOL_BUCKET_DTYPE)
 
 
 def _tail(arrays: MarketArrays, first: int) -> MarketArrays:

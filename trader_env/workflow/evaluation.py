@@ -161,7 +161,9 @@ def evaluate_phase_model(
         production_metrics=production_metrics,
         baselines=baselines,
         reports=reports,
-        regime_table=regime_table_markdown(own[REPORT_PART].regime_table()),
+        regime_table=regime_table_markdown(own[REPORT_PART].regime_table())
+        + "\n"
+        + regime_table_markdown(own[REPORT_PART].vol_bucket_table()),
         lineage={
             **model.lineage,
             "gate_part": GATE_PART,
