@@ -36,7 +36,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from trader_env import paths
 from trader_env.env import PRESETS, EnvConfig
 from trader_env.evaluation.gates import GateCriterion
-from trader_env.evaluation.metrics import METRIC_KEYS
 from trader_env.lineage import config_fingerprint
 from trader_env.yaml_config import (
     ConfigError,
@@ -50,34 +49,44 @@ from trader_env.yaml_config import (
 #: Phases of the plan; ``phase{N}.yaml`` configures phase N.
 PHASES: tuple[int, ...] = tuple(range(6))
 
-#: Metric keys the evaluation produces (DESIGN section 8) that a ``gate`` criterion may name.
-EVALUATION_METRICS: frozenset[str] = frozenset(METRIC_KEYS) | {
-    # trader_env.evaluation.backtest.BacktestResult.metrics
-    "win_rate",
-    "daily_turnover",
-    "share_days_within_drawdown",
-    "regime_degradation",
-    # trader_env.workflow.evaluate_phase_model
-    "mean_episode_reward",
-    "seed_sharpe_mean",
-    "seed_sharpe_std",
-    "seed_sharpe_variation",
-}
 
-#: Training diagnostics (``trader_env.training.callbacks.DiagnosticsCallback`` finals, plus the
-#: curriculum's final stage) that a ``training_checks`` criterion may name.
+def evaluation_metric_names() -> frozenset[str]:
+    """Every metric an evaluation produces, which a ``gate`` criterion may name.
+
+    The names live next to the code producing them and are gathered in
+    :data:`trader_env.workflow.evaluation.GATE_METRIC_KEYS`; imported here when a config is
+    validated, because the workflow imports this module.
+    """
+    from trader_env.workflow.evaluation import GATE_METRIC_KEYS
+
+    return GATE_METRIC_KEYS
+
+
+#: Every training diagnostic (``trader_env.training.callbacks.DiagnosticsCallback`` finals,
+#: plus the curriculum's), which a ``training_checks`` criterion may name. Listed here and not
+#: imported from the callbacks, which import torch (~3 s) that validating a config must not
+#: pay; tests/training/test_training_callbacks.py asserts the two lists are the same.
 TRAINING_CHECK_METRICS: frozenset[str] = frozenset(
     {
-        "completion_rate",
-        "nonfinite_count",
-        "min_entropy_early",
+        "n_updates",
         "entropy",
+        "entropy_loss",
+        "value_loss",
+        "approx_kl",
         "explained_variance",
+        "min_entropy_early",
+        "n_episodes",
+        "completion_rate",
+        "stable_episode_rate",
+        "nonfinite_count",
         "reward_reconciliation_error",
         "training_sharpe_30",
         "episode_reward_mean",
-        "n_episodes",
+        "episode_net_pnl_mean",
+        "daily_turnover_mean",
+        "episode_max_drawdown_mean",
         "curriculum_final_stage",
+        "curriculum_graduated",
     }
 )
 
@@ -295,7 +304,7 @@ class PhaseConfig(_Strict):
     def _consistent(self) -> Self:
         if self.env_preset is not None and self.env_preset not in PRESETS:
             raise ValueError(f"env_preset {self.env_preset!r} is unknown; known: {sorted(PRESETS)}")
-        _check_metric_names("gate", self.gate, EVALUATION_METRICS)
+        _check_metric_names("gate", self.gate, evaluation_metric_names())
         _check_metric_names("training_checks", self.training_checks, TRAINING_CHECK_METRICS)
         rollout = self.algorithm.hyperparameters.n_steps * self.training.n_envs
         if self.algorithm.hyperparameters.batch_size > rollout:

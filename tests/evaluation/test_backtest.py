@@ -14,7 +14,7 @@ from trader_env.contracts import VOL_BUCKET_EXTRA, VOL_BUCKETS, MarketArrays
 from trader_env.env import EnvConfig
 from trader_env.env.config import RiskManagementConfig
 from trader_env.env.costs import cost_rates
-from trader_env.evaluation.backtest import run_backtest
+from trader_env.evaluation.backtest import BACKTEST_METRIC_KEYS, run_backtest
 from trader_env.evaluation.metrics import compute_metrics
 
 MarketFactory = Callable[..., MarketArrays]
@@ -103,6 +103,7 @@ def test_metrics_merge_every_family(market: MarketArrays, momentum_policy: objec
         assert metrics[f"bars_{row['regime']}"] == row["n_bars"]
     assert sum(metrics[f"bars_{r}"] for r in table["regime"]) == result.bars.height
     assert "regime_degradation" in metrics and "benchmark_sharpe" in metrics
+    assert set(metrics) == set(BACKTEST_METRIC_KEYS), "the names kept next to the code"
 
 
 def test_bars_and_metrics_carry_the_volatility_bucket(

@@ -44,6 +44,7 @@ import polars as pl
 
 from trader_env.contracts import REGIMES, VOL_BUCKET_EXTRA, VOL_BUCKETS, MarketArrays
 from trader_env.evaluation.metrics import (
+    METRIC_KEYS,
     compute_metrics,
     daily_turnover,
     intraday_max_drawdowns,
@@ -71,6 +72,34 @@ _INFO_FLOATS: tuple[str, ...] = (
     "traded_notional",
 )
 REGIME_DTYPE = pl.Enum(list(REGIMES))
+#: Buy-and-hold metrics reported as ``benchmark_<key>``.
+BENCHMARK_KEYS: tuple[str, ...] = (
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "annual_return",
+    "annual_volatility",
+)
+#: Every key of :meth:`BacktestResult.metrics` (a gate may name any of them).
+BACKTEST_METRIC_KEYS: tuple[str, ...] = (
+    *METRIC_KEYS,
+    *(f"benchmark_{key}" for key in BENCHMARK_KEYS),
+    "win_rate",
+    "n_trades",
+    "daily_turnover",
+    "share_days_within_drawdown",
+    "drawdown_limit",
+    "worst_intraday_drawdown",
+    "bar_sharpe",
+    "regime_degradation",
+    *(f"sharpe_{regime}" for regime in REGIMES),
+    *(f"bars_{regime}" for regime in REGIMES),
+    *(f"sharpe_vol_{bucket}" for bucket in VOL_BUCKETS),
+    *(f"bars_vol_{bucket}" for bucket in VOL_BUCKETS),
+    "net_pnl",
+    "total_cost",
+    "n_halts",
+)
 VOL_BUCKET_DTYPE = pl.Enum(list(VOL_BUCKETS))
 
 
@@ -198,7 +227,7 @@ class BacktestResult:
             self.daily_returns, self.benchmark_daily_returns, periods_per_year
         )
         benchmark = compute_metrics(self.benchmark_daily_returns, None, periods_per_year)
-        for key in ("sharpe", "sortino", "max_drawdown", "annual_return", "annual_volatility"):
+        for key in BENCHMARK_KEYS:
             metrics[f"benchmark_{key}"] = benchmark[key]
         pnls = self.closed_trades["net_pnl"].to_numpy()
         metrics["win_rate"] = win_rate(pnls)
