@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from pipelines.phases import build_phase_definitions
-from trader_env.config import load_phase_config
+from trader_env.config import PHASES, load_phase_config
 from trader_env.costs import production_costs
 from trader_env.dataset import default_market_data
 from trader_env.evaluation.baselines import BASELINES
@@ -142,7 +142,7 @@ def test_gates_block_unless_advisory(monkeypatch: pytest.MonkeyPatch, mode: str,
     monkeypatch.setenv("TRADER_GATES", mode)
     _, checks = build_phase_definitions()
     specs = [spec for check in checks for spec in check.check_specs]
-    assert len(specs) == 12 and all(spec.blocking is blocking for spec in specs)
+    assert len(specs) == 2 * len(PHASES) == 14 and all(spec.blocking is blocking for spec in specs)
 
 
 def test_unknown_gate_mode_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -47,7 +47,7 @@ from trader_env.yaml_config import (
 )
 
 #: Phases of the plan; ``phase{N}.yaml`` configures phase N.
-PHASES: tuple[int, ...] = tuple(range(6))
+PHASES: tuple[int, ...] = tuple(range(7))
 
 
 def evaluation_metric_names() -> frozenset[str]:
@@ -235,6 +235,33 @@ class EvaluationConfig(_Strict):
     )
 
 
+class RegimePolicyConfig(_Strict):
+    """Phase 6's regime-adaptive policy: one specialist per regime behind a smoothed router
+    (:mod:`trader_env.training.regime_policy`)."""
+
+    max_correlation_decay: float = Field(
+        default=0.95,
+        ge=0.0,
+        lt=1.0,
+        description="The plan's regime-transition smoothing: per bar, smoothed regime "
+        "probability = decay x previous + (1 - decay) x the current regime one-hot (0.95: a "
+        "half-life of ~14 bars).",
+    )
+    dominance: float = Field(
+        default=0.5,
+        ge=0.0,
+        lt=1.0,
+        description="The router switches to a new regime's specialist only when that regime's "
+        "smoothed probability exceeds this.",
+    )
+    min_sessions: int = Field(
+        default=5,
+        ge=1,
+        description="Training sessions (over all symbols) a regime must dominate to get its own "
+        "specialist; rarer regimes are served by the generalist.",
+    )
+
+
 class PlanExtras(_Strict):
     """Plan settings named in the plan's own words; each is translated onto the field that
     implements it (see the module docstring) and is not kept in :class:`PhaseConfig`."""
@@ -255,7 +282,7 @@ class PlanExtras(_Strict):
 class PhaseConfig(_Strict):
     """Everything that defines one phase: environment, algorithm, budget and gates."""
 
-    phase: int = Field(ge=PHASES[0], le=PHASES[-1], description="Phase number (0-5).")
+    phase: int = Field(ge=PHASES[0], le=PHASES[-1], description="Phase number (0-6).")
     name: str = Field(min_length=1, description="Short name of the phase.")
     description: str = Field(description="What the phase adds and why.")
     profile: str = Field(
@@ -287,6 +314,11 @@ class PhaseConfig(_Strict):
     evaluation: EvaluationConfig = Field(
         default_factory=EvaluationConfig, description="Settings of the gate's evaluation."
     )
+    regime_policy: RegimePolicyConfig | None = Field(
+        default=None,
+        description="Train a regime-adaptive policy (phase 6: per-regime specialists and a "
+        "router, saved as one 'RegimeRouter' model); null: one SB3 model.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -311,6 +343,11 @@ class PhaseConfig(_Strict):
             raise ValueError(
                 f"algorithm.hyperparameters.batch_size ({self.algorithm.hyperparameters.batch_size})"
                 f" exceeds the rollout (n_steps x n_envs = {rollout} transitions)"
+            )
+        if self.regime_policy is not None and not self.env.include_regime:
+            raise ValueError(
+                "regime_policy routes on the regime one-hot in the observation: set "
+                "env.include_regime (plan.regime_detection) to true"
             )
         last_stage = len(self.env.curriculum.stages) - 1
         for check in self.training_checks:

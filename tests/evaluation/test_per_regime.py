@@ -111,3 +111,20 @@ def test_every_volatility_bucket_has_a_row_and_null_buckets_are_left_out() -> No
     assert table["sharpe"].to_list()[3] == pytest.approx(expected, rel=1e-12)
     assert table["share_of_bars"].to_list()[0] == pytest.approx(40 / 105)
     assert table["eligible"].to_list() == [True, True, False, True]
+
+
+def test_the_table_shows_how_the_policy_behaves_in_each_regime() -> None:
+    frame = pl.DataFrame(
+        {
+            "regime": ["low_vol_trending"] * 4 + ["high_vol_ranging"] * 4,
+            "bar_return": [0.001, -0.001, 0.002, 0.0] * 2,
+            "position": [10.0, 10.0, -5.0, 0.0, 0.0, 0.0, 0.0, -3.0],
+        }
+    )
+    table = per_regime_metrics(frame, BARS_PER_YEAR, min_bars=1)
+    rows = {row["regime"]: row for row in table.iter_rows(named=True)}
+    assert rows["low_vol_trending"]["time_in_market"] == 0.75
+    assert rows["low_vol_trending"]["long_share"] == pytest.approx(2 / 3)
+    assert rows["high_vol_ranging"]["time_in_market"] == 0.25
+    assert rows["high_vol_ranging"]["long_share"] == 0.0
+    assert math.isnan(rows["low_vol_ranging"]["time_in_market"]), "no bars"

@@ -48,6 +48,10 @@ def _labels(values: pl.Series, names: tuple[str, ...], column: str) -> pl.Series
     return values.cast(pl.String)
 
 
+def _share(flags: np.ndarray) -> float:
+    return float(flags.mean()) if flags.size else math.nan
+
+
 def _group_metrics(
     bars: pl.DataFrame,
     column: str,
@@ -68,6 +72,7 @@ def _group_metrics(
     if not np.isfinite(returns).all():
         raise ValueError("bar_return contains NaN or infinite values")
     pnl = bars["net_pnl"].to_numpy() if "net_pnl" in bars.columns else np.zeros(len(bars))
+    position = bars["position"].to_numpy() if "position" in bars.columns else None
     labels = labels_series.to_numpy()
     rows = []
     for name in names:
@@ -85,6 +90,14 @@ def _group_metrics(
                 else math.nan,
                 "total_return": float(np.prod(1.0 + selected) - 1.0) if n else math.nan,
                 "net_pnl": float(pnl[mask].sum()),
+                # How the policy behaves in the group: share of bars holding a position, and
+                # the share of those that are long (NaN without a position column or bars).
+                "time_in_market": _share(position[mask] != 0.0)
+                if position is not None
+                else math.nan,
+                "long_share": _share(position[mask][position[mask] != 0.0] > 0.0)
+                if position is not None
+                else math.nan,
                 "eligible": n >= min_bars,
             }
         )
@@ -99,8 +112,9 @@ def per_regime_metrics(
     ``bars`` needs ``regime`` (name or code) and ``bar_return`` (simple return of the account
     over the bar); ``net_pnl`` (currency) is summed when present. Columns: ``regime``,
     ``n_bars``, ``share_of_bars``, ``sharpe`` (annualised per-bar), ``annual_volatility``,
-    ``total_return`` (compounded over the regime's bars), ``net_pnl``, ``eligible``
-    (``n_bars >= min_bars``: counted by the degradation).
+    ``total_return`` (compounded over the regime's bars), ``net_pnl``, ``time_in_market`` and
+    ``long_share`` (from ``position`` when present: how behaviour differs per regime),
+    ``eligible`` (``n_bars >= min_bars``: counted by the degradation).
     """
     return _group_metrics(bars, "regime", REGIMES, bars_per_year, min_bars)
 

@@ -154,9 +154,9 @@ def regime_table_markdown(table: pl.DataFrame) -> str:
     label = table.columns[0]
     header = (
         f"| {label.replace('_', ' ')} | bars | share | Sharpe (bar, ann.) | volatility (ann.) "
-        "| return | net P&L |"
+        "| return | net P&L | in market | long |"
     )
-    lines = [header, "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
 
     def fmt(value: float, spec: str) -> str:
         return "n/a" if value is None or not math.isfinite(value) else format(value, spec)
@@ -166,6 +166,8 @@ def regime_table_markdown(table: pl.DataFrame) -> str:
         lines.append(
             f"| {row[label]}{flag} | {row['n_bars']} | {fmt(row['share_of_bars'], '.1%')} "
             f"| {fmt(row['sharpe'], '.2f')} | {fmt(row['annual_volatility'], '.1%')} "
-            f"| {fmt(row['total_return'], '.2%')} | {fmt(row['net_pnl'], ',.2f')} |"
+            f"| {fmt(row['total_return'], '.2%')} | {fmt(row['net_pnl'], ',.2f')} "
+            f"| {fmt(row.get('time_in_market', math.nan), '.0%')} "
+            f"| {fmt(row.get('long_share', math.nan), '.0%')} |"
         )
     return "\n".join(lines) + "\n"

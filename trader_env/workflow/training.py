@@ -34,14 +34,16 @@ def train_phase_model(
     data_version: str,
     previous: PhaseModel | None = None,
     logger: Any = None,
+    warm_start_path: Path | None = None,
 ) -> PhaseModel:
     """Train phase ``config.phase`` on the training split and judge its training health.
 
     The model is saved under ``<storage>/models/phase<N>/`` with a new versioned name (never
-    overwriting an earlier model) and warm-starts from ``previous`` when its spaces match.
+    overwriting an earlier model) and warm-starts from ``previous`` when its spaces match, or
+    from ``warm_start_path`` when given (the serving champion, for phase 6's retraining).
     """
     warm_start = previous.model_path if previous is not None else None
-    return _train(config, market, storage, data_version, warm_start, logger)
+    return _train(config, market, storage, data_version, warm_start_path or warm_start, logger)
 
 
 def _train(
