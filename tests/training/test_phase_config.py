@@ -51,7 +51,10 @@ def edit(folder: Path, phase: int, change: dict[str, Any]) -> Path:
 
 
 def get(data: Any, path: tuple[Any, ...]) -> Any:
+    """The value at ``path``; None under a section that is null (e.g. phase 5's regime_policy)."""
     for part in path:
+        if data is None:
+            return None
         data = data[part]
     return data
 
@@ -295,3 +298,33 @@ def test_config_hash_is_stable_and_sensitive() -> None:
     assert config_hash(first) == config_hash(again)
     assert config_hash(first) != config_hash(other)
     assert len(config_hash(first)) == 16
+
+
+def test_phase_6_gate_is_the_plans_final_system() -> None:
+    """Every final-system target of the plan is a criterion of phase 6's gate."""
+    config = load_phase_config(6, "dev", config_dir=CONFIG_DIR)
+    criteria = {(c.metric, c.op, c.threshold) for c in config.gate}
+    assert criteria == {
+        ("sharpe", ">", 2.0),
+        ("max_drawdown", ">", -0.03),
+        ("share_days_within_drawdown", ">=", 0.95),
+        ("win_rate", ">=", 0.55),
+        ("win_rate", "<=", 0.65),
+        ("information_ratio_annual", ">", 1.5),
+        ("calmar", ">", 3.0),
+        ("daily_turnover", ">=", 0.3),
+        ("daily_turnover", "<=", 1.5),
+        ("annual_volatility", ">=", 0.15),
+        ("annual_volatility", "<=", 0.20),
+        ("correlation", "<", 0.6),
+        ("training_stability", ">", 0.99),
+        ("seed_sharpe_variation", "<", 0.10),
+        ("regime_degradation", "<", 0.05),
+        ("psr", ">=", 0.95),
+    }
+    assert config.evaluation.drawdown_limit == 0.03
+    seeds = {config.training.seed, *(config.evaluation.seeds or [])}
+    assert len(seeds) >= 3, "evaluation consistency needs at least three seeds"
+    assert config.regime_policy is not None
+    assert config.regime_policy.max_correlation_decay == 0.95
+    assert config.env.include_regime and config.env.position_sizing.method == "kelly"
