@@ -15,7 +15,7 @@ import torch
 
 from trader_env.contracts import REGIMES, MarketArrays
 from trader_env.env import EnvConfig
-from trader_env.env.config import RiskManagementConfig
+from trader_env.env.config import DrawdownLimitsConfig
 from trader_env.evaluation import compute_metrics, plot_equity, run_backtest, write_tearsheet
 
 BARS = 390
@@ -70,7 +70,7 @@ def main() -> None:
     # and the runner fills the rest of the split without stepping).
     config = EnvConfig().model_copy(
         update={
-            "risk_management": RiskManagementConfig(
+            "drawdown_limits": DrawdownLimitsConfig(
                 max_daily_drawdown_pct=None, max_consecutive_drawdown_steps=None
             )
         }

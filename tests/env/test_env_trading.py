@@ -20,12 +20,12 @@ PLAIN = EnvConfig(
     include_risk_features=False,
     costs={"commission_bps": 1.0, "half_spread_bps": 0.0, "slippage_bps": 0.0},
     turnover_penalty={"curve": "none"},
-    risk_management={
+    drawdown_limits={
         "max_daily_drawdown_pct": None,
         "max_consecutive_drawdown_steps": None,
         "dd_limit": None,
     },
-    risk={"penalty_lambda": 0.0},
+    volatility_penalty={"penalty_lambda": 0.0},
 )
 
 
@@ -159,7 +159,7 @@ def test_fixed_fraction_and_kelly_warm_up_size_positions(make_arrays) -> None:
 def test_consecutive_drawdown_halts_after_n_steps_beyond_dd_limit(make_arrays) -> None:
     arrays = ladder(make_arrays, n_sessions=1, bars=20, step=-0.5)
     config = plain(
-        risk_management={
+        drawdown_limits={
             "max_consecutive_drawdown_steps": 3,
             "max_daily_drawdown_pct": None,
             "dd_limit": 0.0,
@@ -190,7 +190,7 @@ def test_plans_halt_on_a_scripted_path_at_step_101_beyond_dd_limit(make_arrays, 
     open_[1] = 100.0
     arrays = make_arrays(n_sessions=1, bars_per_session=200, close=close, open_=open_)
     config = plain(
-        risk_management={
+        drawdown_limits={
             "max_consecutive_drawdown_steps": 100,
             "max_daily_drawdown_pct": 0.05,
             "dd_limit": 0.02,
@@ -209,7 +209,7 @@ def test_daily_breach_without_halt_locks_flat_until_the_next_session(make_arrays
     close = np.array([100.0, 99.0, 96.0, 97.0, 98.0, 98.0, 99.0, 100.0, 101.0, 102.0])
     arrays = make_arrays(n_sessions=2, bars_per_session=5, close=close, open_=close)
     config = plain(
-        risk_management={
+        drawdown_limits={
             "max_daily_drawdown_pct": 0.03,
             "halt_on_breach": False,
             "max_consecutive_drawdown_steps": None,
@@ -229,7 +229,7 @@ def test_daily_breach_with_halt_terminates(make_arrays) -> None:
     close = np.array([100.0, 99.0, 96.0, 97.0, 98.0])
     arrays = make_arrays(n_sessions=1, bars_per_session=5, close=close, open_=close)
     config = plain(
-        risk_management={"max_daily_drawdown_pct": 0.03, "max_consecutive_drawdown_steps": None}
+        drawdown_limits={"max_daily_drawdown_pct": 0.03, "max_consecutive_drawdown_steps": None}
     )
     env = IntradayTradingEnv(arrays, config, mode="eval")
     env.reset(seed=0)
@@ -318,7 +318,7 @@ def test_episode_metrics_reconcile_with_the_steps(make_arrays) -> None:
 def test_observation_layout_market_regime_and_risk_columns(make_arrays) -> None:
     arrays = make_arrays(n_sessions=2, bars_per_session=10, seed=3)
     config = EnvConfig(
-        window=4, include_regime=True, risk_management={"max_consecutive_drawdown_steps": None}
+        window=4, include_regime=True, drawdown_limits={"max_consecutive_drawdown_steps": None}
     )
     env = IntradayTradingEnv(arrays, config, mode="eval")
     obs, _ = env.reset(seed=0)

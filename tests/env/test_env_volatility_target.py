@@ -57,12 +57,12 @@ def config(**sizing: object) -> EnvConfig:
         include_risk_features=False,
         costs={"commission_bps": 0.0, "half_spread_bps": 0.0, "slippage_bps": 0.0},
         turnover_penalty={"curve": "none"},
-        risk_management={
+        drawdown_limits={
             "max_daily_drawdown_pct": None,
             "max_consecutive_drawdown_steps": None,
             "dd_limit": None,
         },
-        risk={"penalty_lambda": 0.0, "target_sigma": 0.15},
+        volatility_penalty={"penalty_lambda": 0.0, "target_sigma": 0.15},
         position_sizing={"volatility_target": True, "volatility_window": 10, **sizing},
     )
 

@@ -12,7 +12,7 @@ import pytest
 
 from trader_env.contracts import VOL_BUCKET_EXTRA, VOL_BUCKETS, MarketArrays
 from trader_env.env import EnvConfig
-from trader_env.env.config import RiskManagementConfig
+from trader_env.env.config import DrawdownLimitsConfig
 from trader_env.env.costs import cost_rates
 from trader_env.evaluation.backtest import BACKTEST_METRIC_KEYS, run_backtest
 from trader_env.evaluation.metrics import compute_metrics
@@ -160,10 +160,10 @@ def test_portfolio_of_symbols_sums_equity(
 
 
 def _halting_config(config: EnvConfig) -> EnvConfig:
-    limits = RiskManagementConfig(
+    limits = DrawdownLimitsConfig(
         max_daily_drawdown_pct=0.004, halt_on_breach=True, max_consecutive_drawdown_steps=None
     )
-    return config.model_copy(update={"risk_management": limits})
+    return config.model_copy(update={"drawdown_limits": limits})
 
 
 def test_halt_is_flat_until_the_next_session_then_resumes(

@@ -91,9 +91,9 @@ def test_phases_add_reality_in_the_plans_order() -> None:
     assert grounded.costs.commission_bps == 0.0  # costs arrive in phase 2
     assert [c.costs for c in configs] == ["none", "none"] + ["production"] * (len(PHASES) - 2)
     assert configs[2].env.turnover_penalty.curve == "smart_huber"
-    assert configs[2].env.risk_management.max_daily_drawdown_pct is None  # phase 3
-    assert configs[3].env.risk_management.max_daily_drawdown_pct == 0.05
-    assert configs[3].env.risk.penalty_lambda == 0.001
+    assert configs[2].env.drawdown_limits.max_daily_drawdown_pct is None  # phase 3
+    assert configs[3].env.drawdown_limits.max_daily_drawdown_pct == 0.05
+    assert configs[3].env.volatility_penalty.penalty_lambda == 0.001
     assert [c.env.position_sizing.volatility_target for c in configs] == [False] * 3 + [True] * (
         len(PHASES) - 3
     ), "volatility targeting from phase 3 on"
@@ -215,12 +215,12 @@ def test_unknown_top_level_key_is_refused(config_copy: Path) -> None:
 
 
 def test_out_of_range_value_is_refused_with_reason(config_copy: Path) -> None:
-    edit(config_copy, 3, {"env": {"risk_management": {"max_daily_drawdown_pct": 1.5}}})
+    edit(config_copy, 3, {"env": {"drawdown_limits": {"max_daily_drawdown_pct": 1.5}}})
     with pytest.raises(ConfigError) as error:
         load_phase_config(5, "dev", config_dir=config_copy)
     message = str(error.value)
     assert message.startswith(str(config_copy / "phase3.yaml"))
-    assert "env.risk_management.max_daily_drawdown_pct" in message
+    assert "env.drawdown_limits.max_daily_drawdown_pct" in message
     assert "less than or equal to 1" in message and "1.5" in message
 
 

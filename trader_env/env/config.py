@@ -165,7 +165,7 @@ class TurnoverPenaltyConfig(_Frozen):
     )
 
 
-class RiskManagementConfig(_Frozen):
+class DrawdownLimitsConfig(_Frozen):
     """Hard limits: drawdown halts and the drawdown penalty."""
 
     max_daily_drawdown_pct: float | None = Field(
@@ -213,7 +213,7 @@ class RiskManagementConfig(_Frozen):
     )
 
 
-class RiskConfig(_Frozen):
+class VolatilityPenaltyConfig(_Frozen):
     """Volatility penalty toward a target annualised volatility of the strategy's returns."""
 
     penalty_lambda: float = Field(
@@ -396,10 +396,12 @@ class EnvConfig(_Frozen):
     turnover_penalty: TurnoverPenaltyConfig = Field(
         default_factory=TurnoverPenaltyConfig, description="Daily turnover penalty."
     )
-    risk_management: RiskManagementConfig = Field(
-        default_factory=RiskManagementConfig, description="Drawdown halts and penalty."
+    drawdown_limits: DrawdownLimitsConfig = Field(
+        default_factory=DrawdownLimitsConfig, description="Drawdown halts and penalty."
     )
-    risk: RiskConfig = Field(default_factory=RiskConfig, description="Volatility penalty.")
+    volatility_penalty: VolatilityPenaltyConfig = Field(
+        default_factory=VolatilityPenaltyConfig, description="Volatility penalty."
+    )
     position_sizing: PositionSizingConfig = Field(
         default_factory=PositionSizingConfig, description="Position size per trade."
     )

@@ -140,7 +140,7 @@ def prepare_market(arrays: MarketArrays, config: EnvConfig) -> PreparedMarket:
         volatility = realised_volatility(
             arrays.open, arrays.close, first, sizing.volatility_window, config.bars_per_year
         )
-        size_cap = size_caps(volatility, config.risk.target_sigma).tolist()
+        size_cap = size_caps(volatility, config.volatility_penalty.target_sigma).tolist()
     return PreparedMarket(
         symbol=symbol,
         n=n,

@@ -43,8 +43,9 @@ from trader_env.env.episode_stats import EpisodeStats
 from trader_env.env.market import PreparedMarket, observation_feature_names, prepare_market
 from trader_env.env.position_sizing import make_sizer
 from trader_env.env.reward import RewardComposer
-from trader_env.env.risk_manager import RiskManager, VolatilityPenalty
+from trader_env.env.risk_manager import RiskManager
 from trader_env.env.turnover_penalty import DailyTurnoverPenalty
+from trader_env.env.volatility_penalty import VolatilityPenalty
 
 Mode = Literal["train", "eval"]
 NON_FINITE_EQUITY = "non_finite_equity"
@@ -126,8 +127,8 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         limit = self._stages[0].target_turnover if self._stages else None
         self._turnover = DailyTurnoverPenalty(config.turnover_penalty, self._capital, limit)
         self._sizer = make_sizer(config.position_sizing)
-        self._risk = RiskManager(config.risk_management)
-        self._vol = VolatilityPenalty(config.risk, config.bars_per_year)
+        self._risk = RiskManager(config.drawdown_limits)
+        self._vol = VolatilityPenalty(config.volatility_penalty, config.bars_per_year)
         self._vol_active = self._vol.active
         self._reward = RewardComposer(config.reward_scaling)
         self._eval_cursor = 0
