@@ -34,12 +34,16 @@ import time
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from trader_env.atomic import atomic_path
 from trader_env.contracts import REGIMES, MarketArrays
+
+if TYPE_CHECKING:
+    from trader_env.config import PhaseConfig
+    from trader_env.training.train import TrainingResult
 
 #: The algorithm name phase models and champion records carry for this policy.
 REGIME_ROUTER = "RegimeRouter"
@@ -298,21 +302,21 @@ def warm_start_files(path: Path | None, folder: Path) -> dict[str, Path]:
             target.write_bytes(archive.read(f"{name}.zip"))
             files[name] = target
     # A regime the champion served with its generalist starts from that generalist.
-    generalist = files.get(GENERALIST)
     for regime in REGIMES:
-        source = manifest["routes"][regime]
-        files.setdefault(regime, files.get(source, generalist))  # type: ignore[arg-type]
-    return {name: file for name, file in files.items() if file is not None}
+        source = files.get(manifest["routes"][regime])
+        if regime not in files and source is not None:
+            files[regime] = source
+    return files
 
 
 def train_regime_policy(
-    config: Any,
+    config: PhaseConfig,
     train_arrays: Sequence[MarketArrays],
     output_path: Path,
     warm_start_path: Path | None = None,
     logger: Any = None,
     tensorboard_dir: Path | None = None,
-) -> Any:
+) -> TrainingResult:
     """Train phase 6's specialists and save the router (see the module docstring).
 
     Returns a :class:`~trader_env.training.train.TrainingResult` whose diagnostics pool every
@@ -331,6 +335,8 @@ def train_regime_policy(
     from trader_env.training.train import TrainingResult
 
     settings = config.regime_policy
+    if settings is None:
+        raise ValueError(f"phase {config.phase}: train_regime_policy needs regime_policy set")
     output_path = Path(output_path)
     device = configure_torch(config.training)
     columns = regime_columns(observation_feature_names(train_arrays[0], config.env))
