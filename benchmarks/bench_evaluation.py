@@ -25,7 +25,7 @@ from polars.testing import assert_frame_equal
 
 from trader_env.contracts import REGIMES, MarketArrays
 from trader_env.env import EnvConfig
-from trader_env.env.config import RiskManagementConfig
+from trader_env.env.config import DrawdownLimitsConfig
 from trader_env.evaluation import (
     compute_metrics,
     inference,
@@ -273,7 +273,7 @@ def main() -> None:
     # and the runner fills the rest of the split without stepping).
     config = EnvConfig().model_copy(
         update={
-            "risk_management": RiskManagementConfig(
+            "drawdown_limits": DrawdownLimitsConfig(
                 max_daily_drawdown_pct=None, max_consecutive_drawdown_steps=None
             )
         }

@@ -9,6 +9,7 @@ import base64
 import math
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -21,6 +22,7 @@ from trader_env.data import load_data_config
 from trader_env.dataset import MarketData
 from trader_env.env.config import CostConfig
 from trader_env.evaluation.baselines import BASELINES
+from trader_env.evaluation.champion import ChampionRegistry
 from trader_env.evaluation.cost_sensitivity import COST_FACTORS, factor_label
 from trader_env.evaluation.gates import GateResult
 from trader_env.features import Splits
@@ -118,6 +120,19 @@ def _model_metadata(model: PhaseModel) -> dict:
     return metadata
 
 
+def champion_warm_start(config: PhaseConfig) -> Path | None:
+    """The serving champion's model file when it is a model of this regime-adaptive phase
+    ("ongoing": phase 6 retrains from the champion's specialists), else None (warm start from
+    the previous phase as usual)."""
+    if config.regime_policy is None:
+        return None
+    serving = ChampionRegistry().current()
+    if serving is None or serving.phase != f"phase{config.phase}":
+        return None
+    path = Path(serving.model_path)
+    return path if path.is_file() else None
+
+
 def _build_model_asset(phase: int) -> dg.AssetsDefinition:
     ins = dict(MARKET_INS)
     if phase > 0:
@@ -143,6 +158,7 @@ def _build_model_asset(phase: int) -> dg.AssetsDefinition:
             data_version=frame_fingerprint(inputs["bars"]),
             previous=inputs.get("previous_model"),
             logger=context.log,
+            warm_start_path=champion_warm_start(config),
         )
         context.log.info(
             f"phase {phase}: {model.timesteps} timesteps in {model.wall_time_s:.1f} s "
@@ -205,6 +221,7 @@ KEY_METRICS = (
     "max_drawdown",
     "calmar",
     "annual_return",
+    "annual_volatility",
     "win_rate",
     "daily_turnover",
     "information_ratio_annual",

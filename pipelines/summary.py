@@ -105,6 +105,7 @@ def _policy_line(label: str, m: dict[str, float]) -> str:
     return (
         f"      {label:<23} Sharpe {_fmt(display_sharpe(m)):>6}  return "
         f"{_fmt(m.get('annual_return'), '.1%'):>7}  max DD {_fmt(m.get('max_drawdown'), '.1%'):>6}"
+        f"  vol {_fmt(m.get('annual_volatility'), '.1%'):>6}"
         f"  turnover {_fmt(m.get('daily_turnover'), '.2f'):>6}x/day"
     )
 

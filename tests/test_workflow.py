@@ -53,6 +53,39 @@ def test_a_costless_phase_is_also_reported_under_production_costs(trained, evalu
         assert paid["breakeven_cost_bps"] >= 0.0
 
 
+def test_every_metric_an_evaluation_produces_can_be_named_in_a_gate(evaluated) -> None:
+    from trader_env.workflow.evaluation import GATE_METRIC_KEYS
+
+    for part in ("validation", "test"):
+        produced = set(evaluated.metrics[part])
+        assert produced <= GATE_METRIC_KEYS, produced - GATE_METRIC_KEYS
+    validation = evaluated.metrics["validation"]
+    for name in (
+        "n_trades",
+        "net_pnl",
+        "worst_intraday_drawdown",
+        "annual_volatility",
+        "best_intraday_baseline_sharpe",
+        "breakeven_cost_bps",
+        "training_stability",
+    ):
+        assert name in validation, name
+    assert (
+        validation["best_intraday_baseline_sharpe"]
+        == (evaluated.production_metrics["validation"]["best_intraday_baseline_sharpe"])
+    )
+    gate = [{"metric": name, "op": ">=", "threshold": -1e9} for name in sorted(GATE_METRIC_KEYS)]
+    config = evaluated_config(gate)
+    assert len(config.gate) == len(GATE_METRIC_KEYS), "every produced metric is a valid gate key"
+
+
+def evaluated_config(gate: list[dict]):
+    from trader_env.config import PhaseConfig
+
+    base = load_phase_config(0, profile="test")
+    return PhaseConfig.model_validate({**base.model_dump(), "gate": gate})
+
+
 def test_every_evaluation_shows_the_four_baselines(evaluated) -> None:
     for part in ("validation", "test"):
         baselines = evaluated.baselines[part]
@@ -75,6 +108,8 @@ def test_seed_spread_trains_each_extra_seed_and_reports_variation(trained) -> No
     validation = evaluation.metrics["validation"]
     assert validation["n_seeds"] == 2
     assert validation["seed_sharpe_std"] >= 0
+    assert validation["n_crashed_runs"] == 0
+    assert 0.0 <= validation["training_stability"] <= 1.0
     assert len(list((storage / "seed_runs" / "models" / "phase0").glob("*.zip"))) == 1
 
 

@@ -32,6 +32,12 @@ REGIMES: tuple[str, ...] = (
     "high_vol_ranging",
 )
 
+#: Volatility buckets: bucket ``i`` is the number of ``regime.vol_thresholds`` (0.10 / 0.20 /
+#: 0.40 annualised) the bar's realised volatility reached; the name is ``VOL_BUCKETS[i]``.
+VOL_BUCKETS: tuple[str, ...] = ("low", "medium", "high", "extreme")
+#: Key of the per-bar volatility bucket (int8 index into VOL_BUCKETS) in MarketArrays.extras.
+VOL_BUCKET_EXTRA = "vol_bucket"
+
 
 @dataclass(frozen=True)
 class MarketArrays:

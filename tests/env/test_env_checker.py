@@ -13,7 +13,9 @@ PHASES = {
     "sandbox": PRESETS["sandbox"],
     "phase1_realistic": EnvConfig(),
     "risk_features_off": EnvConfig(include_risk_features=False),
-    "phase3_risk_on": EnvConfig(risk={"penalty_lambda": 0.01}, risk_management={"dd_limit": 0.01}),
+    "phase3_risk_on": EnvConfig(
+        volatility_penalty={"penalty_lambda": 0.01}, drawdown_limits={"dd_limit": 0.01}
+    ),
     "phase4_curriculum": EnvConfig(curriculum={"enabled": True}),
     "phase5_kelly": EnvConfig(position_sizing={"method": "kelly"}, curriculum={"enabled": True}),
     "kelly_no_risk_features": EnvConfig(

@@ -25,8 +25,8 @@ TOP_LEVEL = {
     "costs",
     "symbol_costs",
     "turnover_penalty",
-    "risk_management",
-    "risk",
+    "drawdown_limits",
+    "volatility_penalty",
     "position_sizing",
     "curriculum",
 }
@@ -67,9 +67,12 @@ def test_defaults_from_the_plan() -> None:
         0.02,
         50.0,
     )
-    rm = config.risk_management
+    rm = config.drawdown_limits
     assert (rm.max_daily_drawdown_pct, rm.max_consecutive_drawdown_steps) == (0.05, 100)
-    assert (config.risk.penalty_lambda, config.risk.target_sigma) == (0.001, 0.15)
+    assert (config.volatility_penalty.penalty_lambda, config.volatility_penalty.target_sigma) == (
+        0.001,
+        0.15,
+    )
     assert config.position_sizing.max_kelly_fraction == 0.25
     assert config.curriculum.sharpe_window == 5
     assert (
@@ -97,7 +100,7 @@ def test_unknown_keys_are_refused_at_every_level() -> None:
         {"reward_scaling": -0.1},
         {"execution": "vwap"},
         {"turnover_penalty": {"curve": "cubic"}},
-        {"risk_management": {"max_daily_drawdown_pct": 1.5}},
+        {"drawdown_limits": {"max_daily_drawdown_pct": 1.5}},
         {"curriculum": {"stages": []}},
     ],
 )
@@ -123,8 +126,8 @@ def test_yaml_with_the_agreed_names_loads(tmp_path: Path) -> None:
     assert config.reward_scaling == 0.02
     assert config.position_sizing.method == "kelly"
     assert [s.target_turnover for s in config.curriculum.stages] == [0.5, 1.0]
-    path.write_text("risk: {penalty_lamda: 0.1}\n")
-    with pytest.raises(ConfigError, match="risk.penalty_lamda"):
+    path.write_text("volatility_penalty: {penalty_lamda: 0.1}\n")
+    with pytest.raises(ConfigError, match="volatility_penalty.penalty_lamda"):
         load_model(EnvConfig, path)
 
 
@@ -135,9 +138,9 @@ def test_sandbox_preset_is_the_free_money_baseline() -> None:
     costs = sandbox.costs
     assert costs.commission_bps == costs.half_spread_bps == costs.slippage_bps == 0.0
     assert sandbox.turnover_penalty.curve == "none"
-    assert sandbox.risk.penalty_lambda == 0.0
-    assert sandbox.risk_management.dd_limit is None
-    assert sandbox.risk_management.max_daily_drawdown_pct is None
+    assert sandbox.volatility_penalty.penalty_lambda == 0.0
+    assert sandbox.drawdown_limits.dd_limit is None
+    assert sandbox.drawdown_limits.max_daily_drawdown_pct is None
     assert PRESETS["realistic"] == EnvConfig()
 
 

@@ -21,8 +21,8 @@ ALL_ON = EnvConfig(
     costs={"slippage_vol_scaling": True, "slippage_vol_window": 5},
     position_sizing={"method": "kelly", "min_trades": 2, "kelly_lookback_trades": 5},
     curriculum={"enabled": True},
-    risk={"vol_window": 5, "penalty_lambda": 0.01},
-    risk_management={"max_consecutive_drawdown_steps": None, "max_daily_drawdown_pct": 0.2},
+    volatility_penalty={"vol_window": 5, "penalty_lambda": 0.01},
+    drawdown_limits={"max_consecutive_drawdown_steps": None, "max_daily_drawdown_pct": 0.2},
 )
 
 KEYS = (

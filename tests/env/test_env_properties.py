@@ -49,14 +49,14 @@ def scenarios(draw):
             "limit": draw(st.floats(0.0, 3.0)),
             "weight": draw(st.floats(0.0, 0.001)),
         },
-        risk_management={
+        drawdown_limits={
             "max_daily_drawdown_pct": draw(optional(st.floats(0.005, 0.2))),
             "max_consecutive_drawdown_steps": draw(optional(st.integers(1, 20))),
             "halt_on_breach": draw(st.booleans()),
             "dd_limit": draw(optional(st.floats(0.0, 0.05))),
             "dd_penalty_weight": draw(st.floats(0.0, 0.5)),
         },
-        risk={
+        volatility_penalty={
             "penalty_lambda": draw(st.floats(0.0, 0.1)),
             "target_sigma": draw(st.floats(0.0, 0.5)),
             "vol_window": draw(st.integers(2, 10)),

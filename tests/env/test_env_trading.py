@@ -20,12 +20,12 @@ PLAIN = EnvConfig(
     include_risk_features=False,
     costs={"commission_bps": 1.0, "half_spread_bps": 0.0, "slippage_bps": 0.0},
     turnover_penalty={"curve": "none"},
-    risk_management={
+    drawdown_limits={
         "max_daily_drawdown_pct": None,
         "max_consecutive_drawdown_steps": None,
         "dd_limit": None,
     },
-    risk={"penalty_lambda": 0.0},
+    volatility_penalty={"penalty_lambda": 0.0},
 )
 
 
@@ -156,15 +156,19 @@ def test_fixed_fraction_and_kelly_warm_up_size_positions(make_arrays) -> None:
     assert play(kelly, [SHORT])[0]["position"] == pytest.approx(-0.1 * 50_000.0 / arrays.close[0])
 
 
-def test_consecutive_drawdown_halts_after_exactly_n_steps(make_arrays) -> None:
+def test_consecutive_drawdown_halts_after_n_steps_beyond_dd_limit(make_arrays) -> None:
     arrays = ladder(make_arrays, n_sessions=1, bars=20, step=-0.5)
     config = plain(
-        risk_management={"max_consecutive_drawdown_steps": 3, "max_daily_drawdown_pct": None}
+        drawdown_limits={
+            "max_consecutive_drawdown_steps": 3,
+            "max_daily_drawdown_pct": None,
+            "dd_limit": 0.0,
+        }
     )
     env = IntradayTradingEnv(arrays, config, mode="eval")
     env.reset(seed=0)
-    results = [env.step(LONG) for _ in range(3)]
-    assert [r[2] for r in results] == [False, False, True]
+    results = [env.step(LONG) for _ in range(4)]
+    assert [r[2] for r in results] == [False, False, False, True], "the 4th step exceeds 3"
     info = results[-1][4]
     assert info["risk_event"] == "consecutive_drawdown"
     assert info["position"] == 0.0, "flattened before terminating"
@@ -175,11 +179,37 @@ def test_consecutive_drawdown_halts_after_exactly_n_steps(make_arrays) -> None:
         env.step(LONG)
 
 
+@pytest.mark.parametrize("action", [LONG, FLAT], ids=["held", "stepped_aside"])
+def test_plans_halt_on_a_scripted_path_at_step_101_beyond_dd_limit(make_arrays, action) -> None:
+    """A 3 % loss on the first step, then a flat price: the session stays 3 % below its peak
+    (beyond the 2 % dd_limit) whether the position is held or closed, so the 101st step beyond
+    the limit halts; the 5 % daily limit is never reached."""
+    close = np.full(200, 97.0)
+    close[0] = 100.0
+    open_ = close.copy()
+    open_[1] = 100.0
+    arrays = make_arrays(n_sessions=1, bars_per_session=200, close=close, open_=open_)
+    config = plain(
+        drawdown_limits={
+            "max_consecutive_drawdown_steps": 100,
+            "max_daily_drawdown_pct": 0.05,
+            "dd_limit": 0.02,
+        }
+    )
+    env = IntradayTradingEnv(arrays, config, mode="eval")
+    env.reset(seed=0)
+    infos = play(env, [LONG] + [action] * 150)
+    events = [i["risk_event"] for i in infos]
+    assert events.index("consecutive_drawdown") == 100, "the 101st step beyond the limit"
+    assert events.count("daily_drawdown") == 0
+    assert infos[100]["episode_metrics"]["halt_reason"] == "consecutive_drawdown"
+
+
 def test_daily_breach_without_halt_locks_flat_until_the_next_session(make_arrays) -> None:
     close = np.array([100.0, 99.0, 96.0, 97.0, 98.0, 98.0, 99.0, 100.0, 101.0, 102.0])
     arrays = make_arrays(n_sessions=2, bars_per_session=5, close=close, open_=close)
     config = plain(
-        risk_management={
+        drawdown_limits={
             "max_daily_drawdown_pct": 0.03,
             "halt_on_breach": False,
             "max_consecutive_drawdown_steps": None,
@@ -199,7 +229,7 @@ def test_daily_breach_with_halt_terminates(make_arrays) -> None:
     close = np.array([100.0, 99.0, 96.0, 97.0, 98.0])
     arrays = make_arrays(n_sessions=1, bars_per_session=5, close=close, open_=close)
     config = plain(
-        risk_management={"max_daily_drawdown_pct": 0.03, "max_consecutive_drawdown_steps": None}
+        drawdown_limits={"max_daily_drawdown_pct": 0.03, "max_consecutive_drawdown_steps": None}
     )
     env = IntradayTradingEnv(arrays, config, mode="eval")
     env.reset(seed=0)
@@ -288,7 +318,7 @@ def test_episode_metrics_reconcile_with_the_steps(make_arrays) -> None:
 def test_observation_layout_market_regime_and_risk_columns(make_arrays) -> None:
     arrays = make_arrays(n_sessions=2, bars_per_session=10, seed=3)
     config = EnvConfig(
-        window=4, include_regime=True, risk_management={"max_consecutive_drawdown_steps": None}
+        window=4, include_regime=True, drawdown_limits={"max_consecutive_drawdown_steps": None}
     )
     env = IntradayTradingEnv(arrays, config, mode="eval")
     obs, _ = env.reset(seed=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 
@@ -9,11 +10,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from trader_env.contracts import MarketArrays
+from trader_env.contracts import VOL_BUCKET_EXTRA, VOL_BUCKETS, MarketArrays
 from trader_env.env import EnvConfig
-from trader_env.env.config import RiskManagementConfig
+from trader_env.env.config import DrawdownLimitsConfig
 from trader_env.env.costs import cost_rates
-from trader_env.evaluation.backtest import run_backtest
+from trader_env.evaluation.backtest import BACKTEST_METRIC_KEYS, run_backtest
 from trader_env.evaluation.metrics import compute_metrics
 
 MarketFactory = Callable[..., MarketArrays]
@@ -102,6 +103,28 @@ def test_metrics_merge_every_family(market: MarketArrays, momentum_policy: objec
         assert metrics[f"bars_{row['regime']}"] == row["n_bars"]
     assert sum(metrics[f"bars_{r}"] for r in table["regime"]) == result.bars.height
     assert "regime_degradation" in metrics and "benchmark_sharpe" in metrics
+    assert set(metrics) == set(BACKTEST_METRIC_KEYS), "the names kept next to the code"
+
+
+def test_bars_and_metrics_carry_the_volatility_bucket(
+    market: MarketArrays, momentum_policy
+) -> None:
+    """All three volatility thresholds reach the report: each bar's bucket (from the arrays'
+    extras) is in the per-bar frame, the per-bucket table and the metrics."""
+    codes = (np.arange(len(market)) // 10 % 4).astype(np.int8)
+    bucketed = dataclasses.replace(market, extras={VOL_BUCKET_EXTRA: codes})
+    result = run_backtest(momentum_policy, [bucketed], EnvConfig())
+    bars = result.bars
+    first = len(market) - bars.height
+    expected = np.asarray(VOL_BUCKETS)[codes[first:]]
+    assert bars["vol_bucket"].cast(pl.String).to_list() == expected.tolist()
+    table = result.vol_bucket_table(min_bars=1)
+    assert table["n_bars"].sum() == bars.height
+    metrics = result.metrics()
+    for row in table.iter_rows(named=True):
+        assert metrics[f"bars_vol_{row['vol_bucket']}"] == row["n_bars"]
+    plain = run_backtest(momentum_policy, [market], EnvConfig())
+    assert plain.bars["vol_bucket"].null_count() == plain.bars.height
 
 
 def test_recurrent_state_and_episode_start_are_carried(
@@ -137,10 +160,10 @@ def test_portfolio_of_symbols_sums_equity(
 
 
 def _halting_config(config: EnvConfig) -> EnvConfig:
-    limits = RiskManagementConfig(
+    limits = DrawdownLimitsConfig(
         max_daily_drawdown_pct=0.004, halt_on_breach=True, max_consecutive_drawdown_steps=None
     )
-    return config.model_copy(update={"risk_management": limits})
+    return config.model_copy(update={"drawdown_limits": limits})
 
 
 def test_halt_is_flat_until_the_next_session_then_resumes(

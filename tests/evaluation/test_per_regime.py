@@ -8,11 +8,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from trader_env.contracts import REGIMES
+from trader_env.contracts import REGIMES, VOL_BUCKETS
 from trader_env.evaluation.per_regime import (
     bar_sharpe,
     estimate_bars_per_year,
     per_regime_metrics,
+    per_vol_bucket_metrics,
     regime_degradation,
     regime_summary,
 )
@@ -93,3 +94,37 @@ def test_bad_input_is_refused() -> None:
 def test_bars_per_year_estimate() -> None:
     sessions = pl.Series([1, 1, 1, 2, 2, 2])
     assert estimate_bars_per_year(sessions, 252) == pytest.approx(3 * 252)
+
+
+def test_every_volatility_bucket_has_a_row_and_null_buckets_are_left_out() -> None:
+    rng = np.random.default_rng(5)
+    returns = rng.normal(0.0005, 0.01, 120)
+    codes = [0] * 40 + [1] * 30 + [3] * 35 + [None] * 15  # no 'high' bar; 15 without a bucket
+    frame = pl.DataFrame({"vol_bucket": pl.Series(codes, dtype=pl.Int8), "bar_return": returns})
+    table = per_vol_bucket_metrics(frame, BARS_PER_YEAR, min_bars=30)
+    assert (
+        table["vol_bucket"].to_list() == list(VOL_BUCKETS) == ["low", "medium", "high", "extreme"]
+    )
+    assert table["n_bars"].to_list() == [40, 30, 0, 35]
+    extreme = returns[70:105]
+    expected = extreme.mean() / extreme.std(ddof=1) * math.sqrt(BARS_PER_YEAR)
+    assert table["sharpe"].to_list()[3] == pytest.approx(expected, rel=1e-12)
+    assert table["share_of_bars"].to_list()[0] == pytest.approx(40 / 105)
+    assert table["eligible"].to_list() == [True, True, False, True]
+
+
+def test_the_table_shows_how_the_policy_behaves_in_each_regime() -> None:
+    frame = pl.DataFrame(
+        {
+            "regime": ["low_vol_trending"] * 4 + ["high_vol_ranging"] * 4,
+            "bar_return": [0.001, -0.001, 0.002, 0.0] * 2,
+            "position": [10.0, 10.0, -5.0, 0.0, 0.0, 0.0, 0.0, -3.0],
+        }
+    )
+    table = per_regime_metrics(frame, BARS_PER_YEAR, min_bars=1)
+    rows = {row["regime"]: row for row in table.iter_rows(named=True)}
+    assert rows["low_vol_trending"]["time_in_market"] == 0.75
+    assert rows["low_vol_trending"]["long_share"] == pytest.approx(2 / 3)
+    assert rows["high_vol_ranging"]["time_in_market"] == 0.25
+    assert rows["high_vol_ranging"]["long_share"] == 0.0
+    assert math.isnan(rows["low_vol_ranging"]["time_in_market"]), "no bars"

@@ -59,6 +59,8 @@ def test_arrays_carry_the_joined_values(pipeline) -> None:
         bar["close"],
     )
     assert raw.regime[row] == regime["regime_code"]
+    assert raw.extras["vol_bucket"][row] == regime["vol_bucket"], "the volatility bucket too"
+    assert raw.extras["vol_bucket"].dtype == np.int8
     assert raw.session_id[row] == (feature["session"] - date(1970, 1, 1)).days
     expected = [feature[n] for n in raw.feature_names[:-2]]
     expected += [regime["realized_vol_ann"], regime["trend_strength"]]

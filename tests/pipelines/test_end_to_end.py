@@ -10,6 +10,7 @@ import pytest
 
 from pipelines.definitions import defs
 from pipelines.partitions import all_symbols_tags
+from trader_env.config import PHASES
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +36,7 @@ def test_failing_gate_blocks_downstream_and_champion_promotes_last_pass(
     for node in ("phase0_model", "phase1_model", "phase2_model", "phase3_evaluation"):
         assert result.is_node_success(node), f"{node} runs: every gate before it passed"
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    for phase in (4, 5):
+    for phase in PHASES[4:]:
         for kind in ("model", "evaluation"):
             assert f"phase{phase}_{kind}" not in materialized, "blocked by the phase 3 gate"
     assert not result.success, "a failed blocking check fails the run"
@@ -46,7 +47,7 @@ def test_failing_gate_blocks_downstream_and_champion_promotes_last_pass(
     outcome = promoted.output_for_node("champion_model")
     # Phase 2 is the latest gate passed under production costs; phases 0-1 trained for free.
     assert outcome.candidate_phase == 2
-    assert "gate failed" in outcome.skipped[3] and outcome.skipped[5] == "never evaluated"
+    assert "gate failed" in outcome.skipped[3] and outcome.skipped[PHASES[-1]] == "never evaluated"
     assert 1 not in outcome.skipped and 0 not in outcome.skipped  # phase 2 was found first
     evaluation2 = result.output_for_node("phase2_evaluation")
     assert evaluation2.gate_costs == "production"

@@ -64,7 +64,7 @@ def test_failed_gate_exits_zero_and_says_what_it_blocked(tmp_path: Path) -> None
     assert "phase 1: FAILED gate" in result.stdout
     assert "sharpe" in result.stdout and "> 1e+09 X" in result.stdout
     assert "phase 2: BLOCKED by phase 1" in result.stdout
-    assert "phases [2, 3, 4, 5] were blocked" in result.stdout
+    assert "phases [2, 3, 4, 5, 6] were blocked" in result.stdout
     # Phases 0-1 train and are gated without costs: they never serve, and the summary says so.
     assert "Champion: unchanged: no champion" in result.stdout
     assert "under production costs" in result.stdout

@@ -51,7 +51,10 @@ def edit(folder: Path, phase: int, change: dict[str, Any]) -> Path:
 
 
 def get(data: Any, path: tuple[Any, ...]) -> Any:
+    """The value at ``path``; None under a section that is null (e.g. phase 5's regime_policy)."""
     for part in path:
+        if data is None:
+            return None
         data = data[part]
     return data
 
@@ -88,9 +91,12 @@ def test_phases_add_reality_in_the_plans_order() -> None:
     assert grounded.costs.commission_bps == 0.0  # costs arrive in phase 2
     assert [c.costs for c in configs] == ["none", "none"] + ["production"] * (len(PHASES) - 2)
     assert configs[2].env.turnover_penalty.curve == "smart_huber"
-    assert configs[2].env.risk_management.max_daily_drawdown_pct is None  # phase 3
-    assert configs[3].env.risk_management.max_daily_drawdown_pct == 0.05
-    assert configs[3].env.risk.penalty_lambda == 0.001
+    assert configs[2].env.drawdown_limits.max_daily_drawdown_pct is None  # phase 3
+    assert configs[3].env.drawdown_limits.max_daily_drawdown_pct == 0.05
+    assert configs[3].env.volatility_penalty.penalty_lambda == 0.001
+    assert [c.env.position_sizing.volatility_target for c in configs] == [False] * 3 + [True] * (
+        len(PHASES) - 3
+    ), "volatility targeting from phase 3 on"
     assert not configs[3].env.curriculum.enabled and configs[4].env.curriculum.enabled
     production = configs[5].env
     assert production.position_sizing.method == "kelly" and production.include_regime
@@ -98,6 +104,41 @@ def test_phases_add_reality_in_the_plans_order() -> None:
     information = [c for c in configs[5].gate if c.metric == "information_ratio_annual"]
     assert [(c.op, c.threshold) for c in information] == [(">", 1.5)]
     assert configs[5].evaluation.drawdown_limit == 0.03
+
+
+def turnover_band(config: PhaseConfig) -> tuple[float, float]:
+    """The daily turnover band (x capital) a phase's gate accepts."""
+    low = [c.threshold for c in config.gate if c.metric == "daily_turnover" and c.op == ">="]
+    high = [c.threshold for c in config.gate if c.metric == "daily_turnover" and c.op == "<="]
+    assert len(low) == 1 and len(high) == 1, f"phase {config.phase}: one lower, one upper bound"
+    return low[0], high[0]
+
+
+@pytest.mark.parametrize("profile", ["dev", "full"])
+def test_turnover_penalty_shapes_inside_the_gates_band_and_steers_to_the_plans(
+    profile: str,
+) -> None:
+    """Every gate from phase 2 on bounds daily turnover; the free turnover (and every curriculum
+    stage) lies inside the accepted band, so the penalty bites on policies the gate accepts; the
+    bands narrow to the plan's 0.3x-1.5x, which the penalty's free turnover tops."""
+    configs = {p: load_phase_config(p, profile, config_dir=CONFIG_DIR) for p in PHASES[2:]}
+    bands = {p: turnover_band(c) for p, c in configs.items()}
+    assert bands[2] == (0.5, 3.0), "the plan's phase-2 gate"
+    assert bands[max(bands)] == (0.3, 1.5), "the plan's final target band"
+    for phase in list(bands)[1:]:
+        low, high = bands[phase]
+        assert low <= bands[phase - 1][0] and high <= bands[phase - 1][1], "bands only narrow"
+    for phase, config in configs.items():
+        low, high = bands[phase]
+        limits = [config.env.turnover_penalty.limit]
+        if config.env.curriculum.enabled:
+            limits += [stage.target_turnover for stage in config.env.curriculum.stages]
+        assert all(low <= limit <= high for limit in limits), (phase, limits, bands[phase])
+        assert config.env.turnover_penalty.limit == 1.5
+    stages = [s.target_turnover for s in configs[4].env.curriculum.stages]
+    assert stages == sorted(stages) and stages[-1] == 1.5
+    plan = [0.008, 0.015, 0.02]
+    assert [round(s / stages[-1], 3) for s in stages] == [round(x / plan[-1], 3) for x in plan]
 
 
 def test_sandbox_settings_are_all_replaced_by_phase_3() -> None:
@@ -174,12 +215,12 @@ def test_unknown_top_level_key_is_refused(config_copy: Path) -> None:
 
 
 def test_out_of_range_value_is_refused_with_reason(config_copy: Path) -> None:
-    edit(config_copy, 3, {"env": {"risk_management": {"max_daily_drawdown_pct": 1.5}}})
+    edit(config_copy, 3, {"env": {"drawdown_limits": {"max_daily_drawdown_pct": 1.5}}})
     with pytest.raises(ConfigError) as error:
         load_phase_config(5, "dev", config_dir=config_copy)
     message = str(error.value)
     assert message.startswith(str(config_copy / "phase3.yaml"))
-    assert "env.risk_management.max_daily_drawdown_pct" in message
+    assert "env.drawdown_limits.max_daily_drawdown_pct" in message
     assert "less than or equal to 1" in message and "1.5" in message
 
 
@@ -257,3 +298,33 @@ def test_config_hash_is_stable_and_sensitive() -> None:
     assert config_hash(first) == config_hash(again)
     assert config_hash(first) != config_hash(other)
     assert len(config_hash(first)) == 16
+
+
+def test_phase_6_gate_is_the_plans_final_system() -> None:
+    """Every final-system target of the plan is a criterion of phase 6's gate."""
+    config = load_phase_config(6, "dev", config_dir=CONFIG_DIR)
+    criteria = {(c.metric, c.op, c.threshold) for c in config.gate}
+    assert criteria == {
+        ("sharpe", ">", 2.0),
+        ("max_drawdown", ">", -0.03),
+        ("share_days_within_drawdown", ">=", 0.95),
+        ("win_rate", ">=", 0.55),
+        ("win_rate", "<=", 0.65),
+        ("information_ratio_annual", ">", 1.5),
+        ("calmar", ">", 3.0),
+        ("daily_turnover", ">=", 0.3),
+        ("daily_turnover", "<=", 1.5),
+        ("annual_volatility", ">=", 0.15),
+        ("annual_volatility", "<=", 0.20),
+        ("correlation", "<", 0.6),
+        ("training_stability", ">", 0.99),
+        ("seed_sharpe_variation", "<", 0.10),
+        ("regime_degradation", "<", 0.05),
+        ("psr", ">=", 0.95),
+    }
+    assert config.evaluation.drawdown_limit == 0.03
+    seeds = {config.training.seed, *(config.evaluation.seeds or [])}
+    assert len(seeds) >= 3, "evaluation consistency needs at least three seeds"
+    assert config.regime_policy is not None
+    assert config.regime_policy.max_correlation_decay == 0.95
+    assert config.env.include_regime and config.env.position_sizing.method == "kelly"

@@ -37,7 +37,7 @@ def test_train_phase_result_and_diagnostics(phase_config, market, output_dir):
     assert result.checkpoint_paths == [] and result.curriculum_history == []
 
     finals = result.diagnostics["finals"]
-    expected = TRAINING_CHECK_METRICS - {"curriculum_final_stage"}
+    expected = TRAINING_CHECK_METRICS - {"curriculum_final_stage", "curriculum_graduated"}
     assert expected <= finals.keys()
     for name, value in finals.items():
         assert math.isfinite(value), name

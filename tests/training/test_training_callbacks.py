@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from trader_env.config import TRAINING_CHECK_METRICS
 from trader_env.training.callbacks import (
     CurriculumCallback,
     DiagnosticsCallback,
@@ -39,6 +40,7 @@ def episode(sharpe: float = 0.0, **overrides: float) -> dict:
         "n_trades": 4,
         "completed": True,
         "nonfinite_rewards": 0,
+        "halt_reason": None,
     }
     metrics.update(overrides)
     return {"episode_metrics": metrics}
@@ -131,6 +133,11 @@ def test_diagnostics_reconciliation_entropy_and_recent_episodes(model_and_env):
 
     finals = callback.diagnostics()["finals"]
     assert finals["n_episodes"] == 2 and finals["completion_rate"] == 0.5
+    assert finals["stable_episode_rate"] == 0.5, "the episode with a non-finite reward"
+    curriculum = CurriculumCallback(config.env.curriculum)
+    assert set(finals) | set(curriculum.finals()) == TRAINING_CHECK_METRICS, (
+        "every training diagnostic can be named in training_checks, and only those"
+    )
     assert finals["reward_reconciliation_error"] == pytest.approx(3.0 / capital, rel=1e-5)
     assert finals["nonfinite_count"] == 1
     assert finals["training_sharpe_30"] == 0.0
@@ -172,3 +179,24 @@ def test_progress_callback_reports_on_its_interval(model_and_env, monkeypatch):
     model.num_timesteps = 1000
     callback.on_training_end()  # t = 140
     assert messages[-1].startswith("phase 4: 1,000/1,000 timesteps (100.0 %), 25 fps")
+
+
+def test_a_risk_halt_is_stable_a_non_finite_equity_is_not(model_and_env):
+    config, model, _ = model_and_env
+    callback = DiagnosticsCallback(config.env.reward_scaling, config.env.initial_capital)
+    callback.init_callback(model)
+    model._total_timesteps = 200
+    callback.on_training_start({}, {})
+    for halt in ("consecutive_drawdown", "daily_drawdown", "non_finite_equity", None):
+        model.num_timesteps += 2
+        callback.update_locals(
+            {
+                "rewards": np.zeros(2),
+                "dones": np.array([True, False]),
+                "infos": [episode(0.0, completed=halt is None, halt_reason=halt), {}],
+            }
+        )
+        callback.on_step()
+    finals = callback.diagnostics()["finals"]
+    assert finals["completion_rate"] == 0.25
+    assert finals["stable_episode_rate"] == 0.75

@@ -5,11 +5,11 @@ from trader_env.env.config import (
     CostConfig,
     CurriculumConfig,
     CurriculumStage,
+    DrawdownLimitsConfig,
     EnvConfig,
     PositionSizingConfig,
-    RiskConfig,
-    RiskManagementConfig,
     TurnoverPenaltyConfig,
+    VolatilityPenaltyConfig,
 )
 from trader_env.env.curriculum import Curriculum
 from trader_env.env.factory import EnvFactory, make_env, make_vec_env
@@ -28,8 +28,8 @@ __all__ = [
     "EnvFactory",
     "IntradayTradingEnv",
     "PositionSizingConfig",
-    "RiskConfig",
-    "RiskManagementConfig",
+    "VolatilityPenaltyConfig",
+    "DrawdownLimitsConfig",
     "TurnoverPenaltyConfig",
     "make_env",
     "make_vec_env",

@@ -166,7 +166,7 @@ class TurnoverPenaltyConfig(_Frozen):
     )
 
 
-class RiskManagementConfig(_Frozen):
+class DrawdownLimitsConfig(_Frozen):
     """Hard limits: drawdown halts and the drawdown penalty."""
 
     max_daily_drawdown_pct: float | None = Field(
@@ -182,8 +182,10 @@ class RiskManagementConfig(_Frozen):
         default=100,
         ge=1,
         description=(
-            "Steps in a row with equity below the session's peak after which the episode is "
-            "terminated (position flattened first). None disables it."
+            "The plan's consecutive-drawdown halt: the episode is terminated (position "
+            "flattened first) when more than this many steps in a row end with the session "
+            "drawdown beyond dd_limit (any drawdown when dd_limit is null); a step within "
+            "dd_limit resets the count. None disables it."
         ),
     )
     halt_on_breach: bool = Field(
@@ -212,7 +214,7 @@ class RiskManagementConfig(_Frozen):
     )
 
 
-class RiskConfig(_Frozen):
+class VolatilityPenaltyConfig(_Frozen):
     """Volatility penalty toward a target annualised volatility of the strategy's returns."""
 
     penalty_lambda: float = Field(
@@ -264,6 +266,17 @@ class PositionSizingConfig(_Frozen):
         ge=0.0,
         le=1.0,
         description="Fraction of equity per position until min_trades trades have closed (Kelly).",
+    )
+    volatility_target: bool = Field(
+        default=False,
+        description="Cap every position at risk.target_sigma / the market's annualised realised "
+        "volatility over volatility_window bars (trader_env.env.volatility_target); the size is "
+        "the smaller of that cap and the method's fraction (fixed, or Kelly).",
+    )
+    volatility_window: int = Field(
+        default=60,
+        ge=2,
+        description="Bars of one-bar log returns in the volatility that volatility_target uses.",
     )
 
     @model_validator(mode="after")
@@ -389,10 +402,12 @@ class EnvConfig(_Frozen):
     turnover_penalty: TurnoverPenaltyConfig = Field(
         default_factory=TurnoverPenaltyConfig, description="Daily turnover penalty."
     )
-    risk_management: RiskManagementConfig = Field(
-        default_factory=RiskManagementConfig, description="Drawdown halts and penalty."
+    drawdown_limits: DrawdownLimitsConfig = Field(
+        default_factory=DrawdownLimitsConfig, description="Drawdown halts and penalty."
     )
-    risk: RiskConfig = Field(default_factory=RiskConfig, description="Volatility penalty.")
+    volatility_penalty: VolatilityPenaltyConfig = Field(
+        default_factory=VolatilityPenaltyConfig, description="Volatility penalty."
+    )
     position_sizing: PositionSizingConfig = Field(
         default_factory=PositionSizingConfig, description="Position size per trade."
     )

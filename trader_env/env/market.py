@@ -15,6 +15,7 @@ import numpy as np
 from trader_env.contracts import REGIMES, MarketArrays
 from trader_env.env.config import EnvConfig
 from trader_env.env.costs import Commission, cost_rates
+from trader_env.env.volatility_target import realised_volatility, size_caps
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class PreparedMarket:
     cost_rate: list[float]  # cost per unit notional of an order decided at the bar
     commission: Commission  # per-share commission of the symbol's cost model
     features: np.ndarray  # float32 (n, n_market_columns), clipped
+    size_cap: list[float] | None  # volatility-target cap on the position fraction, or None
 
 
 def observation_feature_names(arrays: MarketArrays, config: EnvConfig) -> tuple[str, ...]:
@@ -132,6 +134,17 @@ def prepare_market(arrays: MarketArrays, config: EnvConfig) -> PreparedMarket:
     clip = np.float32(config.obs_clip)
     matrix = np.clip(np.concatenate(columns, axis=1), -clip, clip).astype(np.float32)
     first, last, time_left = session_flags(arrays.session_id)
+    sizing = config.position_sizing
+    size_cap = None
+    if sizing.volatility_target:
+        volatility = realised_volatility(
+            arrays.open,
+            arrays.close,
+            first,
+            sizing.volatility_window,
+            config.annualisation([arrays]),
+        )
+        size_cap = size_caps(volatility, config.volatility_penalty.target_sigma).tolist()
     return PreparedMarket(
         symbol=symbol,
         n=n,
@@ -145,4 +158,5 @@ def prepare_market(arrays: MarketArrays, config: EnvConfig) -> PreparedMarket:
         cost_rate=cost_rates(arrays.close, costs).tolist(),
         commission=Commission.of(costs),
         features=np.ascontiguousarray(matrix),
+        size_cap=size_cap,
     )

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from trader_env.env.config import (
     CostConfig,
+    DrawdownLimitsConfig,
     EnvConfig,
-    RiskConfig,
-    RiskManagementConfig,
     TurnoverPenaltyConfig,
+    VolatilityPenaltyConfig,
 )
 
 
@@ -27,13 +27,13 @@ def sandbox_config() -> EnvConfig:
         flatten_at_session_end=False,
         costs=CostConfig(commission_bps=0.0, half_spread_bps=0.0, slippage_bps=0.0),
         turnover_penalty=TurnoverPenaltyConfig(curve="none", weight=0.0),
-        risk_management=RiskManagementConfig(
+        drawdown_limits=DrawdownLimitsConfig(
             max_daily_drawdown_pct=None,
             max_consecutive_drawdown_steps=None,
             halt_on_breach=False,
             dd_limit=None,
         ),
-        risk=RiskConfig(penalty_lambda=0.0),
+        volatility_penalty=VolatilityPenaltyConfig(penalty_lambda=0.0),
     )
 
 

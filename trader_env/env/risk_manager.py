@@ -1,26 +1,23 @@
-"""Risk management: session drawdown limits, the drawdown penalty and the volatility penalty.
+"""Drawdown limits: the session's daily drawdown halt, the consecutive-drawdown halt and the
+drawdown penalty (the volatility penalty is :mod:`trader_env.env.volatility_penalty`).
 
 Drawdown is measured within a session, from the session's peak equity (the equity at the
 session's start, raised by every new high): ``dd = (peak - equity) / peak``.
 
 - Daily limit: ``dd >= max_daily_drawdown_pct`` is a breach; the environment flattens, then
   terminates (``halt_on_breach``) or keeps the position flat until the next session.
-- Consecutive drawdown: a step that ends below the session's peak while a position is held is
-  a drawdown step; after exactly ``max_consecutive_drawdown_steps`` of them in a row the episode
-  is terminated. A flat step ends the streak: a flat account cannot lose more, and counting its
-  steps would halt every session of an agent that stepped aside after a loss.
+- Consecutive drawdown, as the plan writes it: a step whose drawdown is beyond ``dd_limit``
+  (strictly; 0 when ``dd_limit`` is None, i.e. any drawdown) extends the count, a step back
+  within the limit resets it, and the episode is terminated when the count exceeds
+  ``max_consecutive_drawdown_steps`` (step 101 beyond the limit with the plan's 100). Whether a
+  position is held does not matter: the rule is about time spent deep in a drawdown.
 - Drawdown penalty (money, per step): ``dd_penalty_weight x max(0, dd - dd_limit) x peak``,
   i.e. a fixed share of the money lying below the ``dd_limit`` line, charged every step.
-- Volatility penalty (money, per step): with ``sigma`` the annualised std (ddof=1) of the
-  last ``vol_window`` per-step strategy returns (equity change / previous equity),
-  ``penalty_lambda x equity x max(0, sigma - target_sigma)^2``; zero until the window is full.
 """
 
 from __future__ import annotations
 
-import math
-
-from trader_env.env.config import RiskConfig, RiskManagementConfig
+from trader_env.env.config import DrawdownLimitsConfig
 
 DAILY_DRAWDOWN = "daily_drawdown"
 CONSECUTIVE_DRAWDOWN = "consecutive_drawdown"
@@ -35,28 +32,30 @@ class RiskManager:
         "halt_on_breach",
         "_dd_limit",
         "_dd_weight",
+        "_streak_limit",
         "peak",
         "drawdown",
-        "steps_in_drawdown",
+        "steps_beyond_limit",
         "locked",
     )
 
-    def __init__(self, config: RiskManagementConfig):
+    def __init__(self, config: DrawdownLimitsConfig):
         self._max_dd = config.max_daily_drawdown_pct
         self._max_steps = config.max_consecutive_drawdown_steps
         self.halt_on_breach = config.halt_on_breach
         self._dd_limit = config.dd_limit
         self._dd_weight = config.dd_penalty_weight
+        self._streak_limit = config.dd_limit if config.dd_limit is not None else 0.0
         self.peak = 0.0
         self.drawdown = 0.0
-        self.steps_in_drawdown = 0
+        self.steps_beyond_limit = 0
         self.locked = False
 
     def start_session(self, equity: float) -> None:
         """New session: the peak restarts at ``equity`` (money) and the lock is lifted."""
         self.peak = equity
         self.drawdown = 0.0
-        self.steps_in_drawdown = 0
+        self.steps_beyond_limit = 0
         self.locked = False
 
     def _mark(self, equity: float) -> None:
@@ -65,26 +64,24 @@ class RiskManager:
         peak = self.peak
         self.drawdown = (peak - equity) / peak if peak > 0.0 else 0.0
 
-    def assess(self, equity: float, exposed: bool = True) -> str | None:
-        """Count one step ending at ``equity`` (money) with a position held (``exposed``) or
-        not; return the limit it hits, if any.
+    def assess(self, equity: float) -> str | None:
+        """Count one step ending at ``equity`` (money); return the limit it hits, if any.
 
         Returns :data:`CONSECUTIVE_DRAWDOWN` (always a halt), :data:`DAILY_DRAWDOWN` (a halt
         when ``halt_on_breach``, else the session is locked flat; reported once per session)
         or ``None``.
         """
         peak = self.peak
-        if equity >= peak:
+        if equity > peak:
             self.peak = peak = equity
-            self.steps_in_drawdown = 0
-        elif exposed:
-            self.steps_in_drawdown += 1
+        drawdown = self.drawdown = (peak - equity) / peak if peak > 0.0 else 0.0
+        if drawdown > self._streak_limit:
+            self.steps_beyond_limit += 1
         else:
-            self.steps_in_drawdown = 0
-        self.drawdown = (peak - equity) / peak if peak > 0.0 else 0.0
-        if self._max_steps is not None and self.steps_in_drawdown >= self._max_steps:
+            self.steps_beyond_limit = 0
+        if self._max_steps is not None and self.steps_beyond_limit > self._max_steps:
             return CONSECUTIVE_DRAWDOWN
-        if self._max_dd is not None and not self.locked and self.drawdown >= self._max_dd:
+        if self._max_dd is not None and not self.locked and drawdown >= self._max_dd:
             self.locked = True
             return DAILY_DRAWDOWN
         return None
@@ -105,70 +102,3 @@ class RiskManager:
         if excess <= 0.0:
             return 0.0
         return self._dd_weight * excess * self.peak
-
-
-class VolatilityPenalty:
-    """Rolling realised volatility of per-step strategy returns and its penalty.
-
-    A ring buffer with running sums keeps each update O(1); the sums are recomputed from the
-    buffer every ``vol_window`` steps so float drift cannot accumulate.
-    """
-
-    __slots__ = ("_lambda", "_target", "_window", "_annualise", "_buf", "_i", "_n", "_s", "_ss")
-
-    def __init__(self, config: RiskConfig, bars_per_year: float):
-        self._lambda = config.penalty_lambda
-        self._target = config.target_sigma
-        self._window = config.vol_window
-        self._annualise = bars_per_year
-        self.reset()
-
-    @property
-    def active(self) -> bool:
-        """False when ``penalty_lambda`` is 0: the environment then skips this component."""
-        return self._lambda > 0.0
-
-    def reset(self) -> None:
-        """Forget all returns (new episode)."""
-        self._buf = [0.0] * self._window
-        self._i = 0
-        self._n = 0
-        self._s = 0.0
-        self._ss = 0.0
-
-    def realised_vol(self) -> float:
-        """Annualised std (ddof=1) of the last ``vol_window`` returns; NaN before it is full."""
-        w = self._window
-        if self._n < w:
-            return math.nan
-        var = (self._ss - self._s * self._s / w) / (w - 1)
-        return math.sqrt(var * self._annualise) if var > 0.0 else 0.0
-
-    def update(self, step_return: float, equity: float) -> float:
-        """Add one per-step return (fraction); return this step's penalty at ``equity`` (money).
-
-        The penalty is 0 until ``vol_window`` returns have been added.
-        """
-        buf = self._buf
-        i = self._i
-        old = buf[i]
-        buf[i] = step_return
-        i += 1
-        if i == self._window:
-            i = 0
-            self._s = math.fsum(buf)
-            self._ss = math.fsum([x * x for x in buf])
-        else:
-            self._s += step_return - old
-            self._ss += step_return * step_return - old * old
-        self._i = i
-        if self._n < self._window:
-            self._n += 1
-            if self._n < self._window:
-                return 0.0
-        if equity <= 0.0:
-            return 0.0
-        excess = self.realised_vol() - self._target
-        if excess <= 0.0:
-            return 0.0
-        return self._lambda * equity * excess * excess

@@ -37,18 +37,32 @@ import numpy as np
 from gymnasium import spaces
 
 from trader_env.contracts import MarketArrays
-from trader_env.env.accounting import Portfolio
+from trader_env.env.accounting import Fill, Portfolio
 from trader_env.env.config import EnvConfig
 from trader_env.env.episode_stats import EpisodeStats
 from trader_env.env.market import PreparedMarket, observation_feature_names, prepare_market
 from trader_env.env.position_sizing import make_sizer
 from trader_env.env.reward import RewardComposer
-from trader_env.env.risk_manager import RiskManager, VolatilityPenalty
+from trader_env.env.risk_manager import RiskManager
 from trader_env.env.turnover_penalty import DailyTurnoverPenalty
+from trader_env.env.volatility_penalty import VolatilityPenalty
 
 Mode = Literal["train", "eval"]
 NON_FINITE_EQUITY = "non_finite_equity"
 SHORT, FLAT, LONG = 0, 1, 2
+
+
+class StepFills:
+    """What the fills of one step traded (money): notional, cost, turnover penalty, and the
+    net P&L of each trade they closed, in order."""
+
+    __slots__ = ("notional", "cost", "turnover_penalty", "closed")
+
+    def __init__(self) -> None:
+        self.notional = 0.0
+        self.cost = 0.0
+        self.turnover_penalty = 0.0
+        self.closed: tuple[float, ...] = ()
 
 
 class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
@@ -126,10 +140,10 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         limit = self._stages[0].target_turnover if self._stages else None
         self._turnover = DailyTurnoverPenalty(config.turnover_penalty, self._capital, limit)
         self._sizer = make_sizer(config.position_sizing)
-        self._risk = RiskManager(config.risk_management)
+        self._risk = RiskManager(config.drawdown_limits)
         #: Annualisation base (bars per year): the config's, else the market's.
         self.bars_per_year = config.annualisation(arrays)
-        self._vol = VolatilityPenalty(config.risk, self.bars_per_year)
+        self._vol = VolatilityPenalty(config.volatility_penalty, self.bars_per_year)
         self._vol_active = self._vol.active
         self._reward = RewardComposer(config.reward_scaling)
         self._eval_cursor = 0
@@ -145,10 +159,7 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         self._halt_reason: str | None = None
         self._buffer = self._market.features
         self._row0 = 0
-        self._acc_notional = 0.0
-        self._acc_cost = 0.0
-        self._acc_penalty = 0.0
-        self._acc_closed: tuple[float, ...] = ()
+        self._fills = StepFills()
 
     # ----------------------------------------------------------------- public state
     @property
@@ -276,21 +287,25 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         self._turnover.start_session(equity)
         self._risk.start_session(equity)
 
-    def _execute(self, target: float, price: float, rate: float) -> None:
-        """Fill to ``target`` shares and book notional, cost, turnover penalty, closed trade."""
+    def _execute(self, target: float, price: float, rate: float, fills: StepFills) -> Fill:
+        """Fill to ``target`` shares at ``price`` (cost rate ``rate``), book it in the step's
+        ``fills`` (its turnover penalty charged now, in the session it traded in) and return
+        it; a fill that closes a trade is recorded in the episode's stats and the sizer."""
         fill = self._portfolio.trade_to(target, price, rate)
-        if fill.notional == 0.0:
-            return
-        self._acc_notional += fill.notional
-        self._acc_cost += fill.cost
-        self._acc_penalty += self._turnover.add(fill.notional)
-        self._stats.n_fills += 1
-        if fill.closed_pnl is not None:
-            self._acc_closed += (fill.closed_pnl,)
-            self._stats.record_trade(fill.closed_pnl)
-            self._sizer.record_trade(fill.closed_return)
+        notional = fill.notional
+        if notional != 0.0:
+            fills.notional += notional
+            fills.cost += fill.cost
+            fills.turnover_penalty += self._turnover.add(notional)
+            self._stats.n_fills += 1
+            closed = fill.closed_pnl
+            if closed is not None:
+                fills.closed += (closed,)
+                self._stats.record_trade(closed)
+                self._sizer.record_trade(fill.closed_return)
+        return fill
 
-    def _order(self, direction: int, t: int, price: float) -> None:
+    def _order(self, direction: int, t: int, price: float, fills: StepFills) -> None:
         """Fill the decided ``direction`` at ``price``; holding a direction never trades."""
         shares = self._portfolio.shares
         held = (shares > 0.0) - (shares < 0.0)
@@ -300,78 +315,43 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         if direction == 0 or not equity > 0.0:
             target = 0.0
         else:
-            target = direction * self._sizer.fraction() * equity / self._market.close[t]
-        self._execute(target, price, self._market.cost_rate[t])
+            fraction = self._sizer.fraction()
+            caps = self._market.size_cap
+            if caps is not None and caps[t] < fraction:
+                fraction = caps[t]
+            target = direction * fraction * equity / self._market.close[t]
+        self._execute(target, price, self._market.cost_rate[t], fills)
 
+    # ----------------------------------------------------------------- the step
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._done:
             raise RuntimeError("the episode is over: call reset() before step()")
         choice = int(action)
         if not SHORT <= choice <= LONG:
             raise ValueError(f"action must be 0 (short), 1 (flat) or 2 (long), got {action!r}")
-        market = self._market
         t = self._t
         u = t + 1
-        portfolio = self._portfolio
-        risk = self._risk
         equity_before = self._equity
-        self._acc_notional = 0.0
-        self._acc_cost = 0.0
-        self._acc_penalty = 0.0
-        self._acc_closed = ()
+        fills = self._fills
+        fills.notional = fills.cost = fills.turnover_penalty = 0.0
+        fills.closed = ()
+        self._execution(choice - 1, t, u, equity_before, fills)
+        equity, event, terminated = self._risk_limits(u, fills)
 
-        direction = choice - 1
-        forced_flat = (self._flatten and market.session_last[t]) or (
-            direction < 0 and self._long_only
-        )
-        if self._next_open:
-            if market.session_first[u]:
-                self._start_session(equity_before)
-            if forced_flat or risk.locked:
-                direction = 0
-            self._order(direction, t, market.open[u])
-        else:
-            if forced_flat or risk.locked:
-                direction = 0
-            self._order(direction, t, market.close[t])
-            if market.session_first[u]:
-                self._start_session(portfolio.cash + portfolio.shares * market.close[t])
-
-        close = market.close[u]
-        if self._flatten and market.session_last[u] and portfolio.shares != 0.0:
-            self._execute(0.0, close, market.cost_rate[u])
-        equity = portfolio.cash + portfolio.shares * close
-
-        terminated = False
-        event = risk.assess(equity, portfolio.shares != 0.0)
-        if event is not None:
-            if portfolio.shares != 0.0:
-                self._execute(0.0, close, market.cost_rate[u])
-                equity = portfolio.cash + portfolio.shares * close
-                risk.remark(equity)
-            if risk.is_halt(event):
-                terminated = True
-        if not math.isfinite(equity):
-            event = NON_FINITE_EQUITY
-            terminated = True
-        if terminated:
-            self._halt_reason = event
-
-        turnover_penalty = self._acc_penalty
-        drawdown_penalty = risk.drawdown_penalty()
+        # Reward: money change net of this step's penalties (money, scaled).
+        drawdown_penalty = self._risk.drawdown_penalty()
         step_return = (equity - equity_before) / equity_before if equity_before > 0.0 else 0.0
         volatility_penalty = self._vol.update(step_return, equity) if self._vol_active else 0.0
-        net_pnl = equity - equity_before
         risk_penalty = drawdown_penalty + volatility_penalty
-        reward = self._reward.compose(net_pnl, turnover_penalty, risk_penalty, market.ts[u])
-
-        cost = self._acc_cost
+        reward = self._reward.compose(
+            equity - equity_before, fills.turnover_penalty, risk_penalty, self._market.ts[u]
+        )
         self._stats.record_step(
             step_return,
             equity,
             reward,
-            cost,
-            turnover_penalty,
+            fills.cost,
+            fills.turnover_penalty,
             drawdown_penalty,
             volatility_penalty,
         )
@@ -381,34 +361,116 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         truncated = u >= self._end and not terminated
         turnover_today = self._turnover.turnover_ratio
         if self._risk_features:
-            # Clip inline (hot path): in range -> value; above/below -> bound; NaN -> 0.0.
-            b = self._clip
-            row = self._buffer[u - self._row0]
-            c = self._market_columns
-            x = portfolio.shares * close / equity if equity > 0.0 else 0.0
-            row[c] = x if -b <= x <= b else (b if x > b else -b if x < -b else 0.0)
-            x = portfolio.unrealised_pnl(close) / self._capital
-            row[c + 1] = x if -b <= x <= b else (b if x > b else -b if x < -b else 0.0)
-            x = risk.drawdown
-            row[c + 2] = x if -b <= x <= b else (b if x > b else -b if x < -b else 0.0)
-            x = turnover_today
-            row[c + 3] = x if -b <= x <= b else (b if x > b else -b if x < -b else 0.0)
+            self._write_risk_features(u, equity, turnover_today)
+        info = self._info(
+            u,
+            equity - equity_before,
+            fills,
+            drawdown_penalty,
+            volatility_penalty,
+            turnover_today,
+            event,
+        )
+        if terminated or truncated:
+            self._done = True
+            info["episode_metrics"] = self._episode_metrics(completed=not terminated)
+        return self._observation(u), reward, terminated, truncated, info
 
-        info: dict[str, Any] = {
+    def _execution(
+        self, direction: int, t: int, u: int, equity_before: float, fills: StepFills
+    ) -> None:
+        """Step 1: the order decided at ``t`` fills (at ``open[u]`` or ``close[t]``), the
+        session starts over when ``u`` opens one, and the position is closed at ``close[u]``
+        when ``u`` ends its session (``flatten_at_session_end``)."""
+        market = self._market
+        portfolio = self._portfolio
+        forced_flat = (self._flatten and market.session_last[t]) or (
+            direction < 0 and self._long_only
+        )
+        if self._next_open:
+            if market.session_first[u]:
+                self._start_session(equity_before)
+            if forced_flat or self._risk.locked:
+                direction = 0
+            self._order(direction, t, market.open[u], fills)
+        else:
+            if forced_flat or self._risk.locked:
+                direction = 0
+            self._order(direction, t, market.close[t], fills)
+            if market.session_first[u]:
+                self._start_session(portfolio.cash + portfolio.shares * market.close[t])
+        if self._flatten and market.session_last[u] and portfolio.shares != 0.0:
+            self._execute(0.0, market.close[u], market.cost_rate[u], fills)
+
+    def _risk_limits(self, u: int, fills: StepFills) -> tuple[float, str | None, bool]:
+        """Step 2: mark to ``close[u]`` and check the drawdown limits; a breach flattens at
+        ``close[u]``. Returns ``(equity, risk event or None, terminated)``."""
+        market = self._market
+        portfolio = self._portfolio
+        risk = self._risk
+        close = market.close[u]
+        equity = portfolio.cash + portfolio.shares * close
+        terminated = False
+        event = risk.assess(equity)
+        if event is not None:
+            if portfolio.shares != 0.0:
+                self._execute(0.0, close, market.cost_rate[u], fills)
+                equity = portfolio.cash + portfolio.shares * close
+                risk.remark(equity)
+            terminated = risk.is_halt(event)
+        if not math.isfinite(equity):
+            event = NON_FINITE_EQUITY
+            terminated = True
+        if terminated:
+            self._halt_reason = event
+        return equity, event, terminated
+
+    def _write_risk_features(self, u: int, equity: float, turnover_today: float) -> None:
+        """Step 3: the agent's own state at bar ``u`` into its observation row (exposure,
+        unrealised P&L / capital, session drawdown, turnover today; time left is static)."""
+        # Clip inline (hot path): in range -> value; above/below -> bound; NaN -> 0.0.
+        b = self._clip
+        row = self._buffer[u - self._row0]
+        c = self._market_columns
+        portfolio = self._portfolio
+        close = self._market.close[u]
+        x = portfolio.shares * close / equity if equity > 0.0 else 0.0
+        row[c] = x if -b <= x <= b else (b if x > b else -b if x < -b else 0.0)
+        x = portfolio.unrealised_pnl(close) / self._capital
+        row[c + 1] = x if -b <= x <= b else (b if x > b else -b if x < -b else 0.0)
+        x = self._risk.drawdown
+        row[c + 2] = x if -b <= x <= b else (b if x > b else -b if x < -b else 0.0)
+        x = turnover_today
+        row[c + 3] = x if -b <= x <= b else (b if x > b else -b if x < -b else 0.0)
+
+    def _info(
+        self,
+        u: int,
+        net_pnl: float,
+        fills: StepFills,
+        drawdown_penalty: float,
+        volatility_penalty: float,
+        turnover_today: float,
+        event: str | None,
+    ) -> dict[str, Any]:
+        """Step 4: the per-step ``info`` (see the class docstring)."""
+        market = self._market
+        portfolio = self._portfolio
+        return {
             "net_pnl": net_pnl,
-            "cost": cost,
-            "turnover_penalty": turnover_penalty,
-            "risk_penalty": risk_penalty,
+            "cost": fills.cost,
+            "turnover_penalty": fills.turnover_penalty,
+            "risk_penalty": drawdown_penalty + volatility_penalty,
             "drawdown_penalty": drawdown_penalty,
             "volatility_penalty": volatility_penalty,
-            "equity": equity,
+            "equity": self._equity,
             "cash": portfolio.cash,
             "position": portfolio.shares,
-            "price": close,
-            "traded_notional": self._acc_notional,
+            "price": market.close[u],
+            "traded_notional": fills.notional,
             "turnover_today": turnover_today,
-            "drawdown": risk.drawdown,
-            "closed_trade_pnl": self._acc_closed,
+            "drawdown": self._risk.drawdown,
+            "closed_trade_pnl": fills.closed,
             "reward_nonfinite": self._reward.nonfinite_count,
             "risk_event": event,
             "ts": market.ts[u],
@@ -416,10 +478,6 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
             "regime": market.regime[u],
             "symbol": market.symbol,
         }
-        if terminated or truncated:
-            self._done = True
-            info["episode_metrics"] = self._episode_metrics(completed=not terminated)
-        return self._observation(u), reward, terminated, truncated, info
 
     def _episode_metrics(self, *, completed: bool) -> dict[str, Any]:
         stats = self._stats

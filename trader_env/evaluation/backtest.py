@@ -41,10 +41,25 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from trader_env.contracts import REGIMES, MarketArrays
-from trader_env.evaluation.backtest_result import ActionSchedule, BacktestResult, Policy
+from trader_env.contracts import REGIMES, VOL_BUCKET_EXTRA, VOL_BUCKETS, MarketArrays
+from trader_env.evaluation.backtest_result import (
+    BACKTEST_METRIC_KEYS,
+    BENCHMARK_KEYS,
+    ActionSchedule,
+    BacktestResult,
+    Policy,
+)
 from trader_env.evaluation.inference import fast_policy
 from trader_env.sessions import DEFAULT_SESSION_TIMEZONE, session_date_expr
+
+__all__ = [
+    "BACKTEST_METRIC_KEYS",
+    "BENCHMARK_KEYS",
+    "ActionSchedule",
+    "BacktestResult",
+    "Policy",
+    "run_backtest",
+]
 
 if TYPE_CHECKING:
     from trader_env.env import EnvConfig, IntradayTradingEnv
@@ -61,6 +76,7 @@ _INFO_FLOATS: tuple[str, ...] = (
     "traded_notional",
 )
 REGIME_DTYPE = pl.Enum(list(REGIMES))
+VOL_BUCKET_DTYPE = pl.Enum(list(VOL_BUCKETS))
 
 
 class _SymbolRun:
@@ -190,6 +206,7 @@ class _SymbolRun:
                 **{name: floats[name] for name in _INFO_FLOATS if name not in ("price", "equity")},
                 "reward": np.asarray(self.columns["reward"], dtype=np.float64),
                 "regime": pl.Series(np.asarray(REGIMES)[arrays.regime[index]]).cast(REGIME_DTYPE),
+                "vol_bucket": _vol_buckets(arrays, index),
                 "bar_return": equity / previous - 1.0,
                 "risk_event": pl.Series(self.columns["risk_event"], dtype=pl.String),
                 "halted": np.asarray(self.columns["halted"], dtype=bool),
@@ -204,6 +221,14 @@ class _SymbolRun:
                 "net_pnl": pl.Series(self.closed_pnl, dtype=pl.Float64),
             }
         )
+
+
+def _vol_buckets(arrays: MarketArrays, index: np.ndarray) -> pl.Series:
+    """The volatility bucket of bars ``index`` (Enum of VOL_BUCKETS; null without buckets)."""
+    codes = arrays.extras.get(VOL_BUCKET_EXTRA)
+    if codes is None:
+        return pl.Series([None] * len(index), dtype=VOL_BUCKET_DTYPE)
+    return pl.Series(np.asarray(VOL_BUCKETS)[codes[index]]).cast(VOL_BUCKET_DTYPE)
 
 
 def _tail(arrays: MarketArrays, first: int) -> MarketArrays:

@@ -13,14 +13,48 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from trader_env.contracts import MarketArrays
+from trader_env.contracts import REGIMES, VOL_BUCKETS, MarketArrays
 from trader_env.evaluation.metrics import (
+    METRIC_KEYS,
     compute_metrics,
     daily_turnover,
     intraday_max_drawdowns,
     win_rate,
 )
-from trader_env.evaluation.per_regime import DEFAULT_MIN_BARS, regime_summary
+from trader_env.evaluation.per_regime import (
+    DEFAULT_MIN_BARS,
+    per_vol_bucket_metrics,
+    regime_summary,
+)
+
+#: Buy-and-hold metrics reported as ``benchmark_<key>``.
+BENCHMARK_KEYS: tuple[str, ...] = (
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "annual_return",
+    "annual_volatility",
+)
+#: Every key of :meth:`BacktestResult.metrics` (a gate may name any of them).
+BACKTEST_METRIC_KEYS: tuple[str, ...] = (
+    *METRIC_KEYS,
+    *(f"benchmark_{key}" for key in BENCHMARK_KEYS),
+    "win_rate",
+    "n_trades",
+    "daily_turnover",
+    "share_days_within_drawdown",
+    "drawdown_limit",
+    "worst_intraday_drawdown",
+    "bar_sharpe",
+    "regime_degradation",
+    *(f"sharpe_{regime}" for regime in REGIMES),
+    *(f"bars_{regime}" for regime in REGIMES),
+    *(f"sharpe_vol_{bucket}" for bucket in VOL_BUCKETS),
+    *(f"bars_vol_{bucket}" for bucket in VOL_BUCKETS),
+    "net_pnl",
+    "total_cost",
+    "n_halts",
+)
 
 
 class Policy(Protocol):
@@ -79,7 +113,8 @@ class BacktestResult:
       ``session`` (date), ``action`` (0 short, 1 flat, 2 long), ``price`` (close),
       ``equity``, ``benchmark_equity``, ``position`` (signed units), ``cost``,
       ``turnover_penalty``, ``risk_penalty``, ``net_pnl``, ``traded_notional`` (money),
-      ``reward`` (scaled, as training sees it), ``regime`` (Enum of REGIMES), ``bar_return``
+      ``reward`` (scaled, as training sees it), ``regime`` (Enum of REGIMES), ``vol_bucket``
+      (Enum of VOL_BUCKETS, null when the arrays carry no bucket), ``bar_return``
       (equity change / previous equity), ``risk_event`` (str or null), ``halted`` (bool).
     - ``daily_returns`` / ``benchmark_daily_returns``: pandas Series of simple returns indexed
       by session date (naive ``DatetimeIndex``), portfolio of all symbols.
@@ -118,6 +153,10 @@ class BacktestResult:
         """Per-regime metrics of the per-bar returns (see :mod:`~.per_regime`)."""
         return regime_summary(self.bars, self.bars_per_year, min_bars)[0]
 
+    def vol_bucket_table(self, min_bars: int = DEFAULT_MIN_BARS) -> pl.DataFrame:
+        """Per-volatility-bucket metrics of the per-bar returns (see :mod:`~.per_regime`)."""
+        return per_vol_bucket_metrics(self.bars, self.bars_per_year, min_bars)
+
     def metrics(
         self,
         periods_per_year: int = 252,
@@ -133,6 +172,7 @@ class BacktestResult:
         ``worst_intraday_drawdown``; ``bar_sharpe`` (per-bar, annualised with
         ``bars_per_year``), ``sharpe_<regime>`` and ``bars_<regime>`` per regime and
         ``regime_degradation`` (regimes with at least ``min_regime_bars`` bars);
+        ``sharpe_vol_<bucket>`` and ``bars_vol_<bucket>`` per volatility bucket;
         ``net_pnl``, ``total_cost`` (money), ``n_halts``.
         """
         if not drawdown_limit > 0.0:
@@ -141,7 +181,7 @@ class BacktestResult:
             self.daily_returns, self.benchmark_daily_returns, periods_per_year
         )
         benchmark = compute_metrics(self.benchmark_daily_returns, None, periods_per_year)
-        for key in ("sharpe", "sortino", "max_drawdown", "annual_return", "annual_volatility"):
+        for key in BENCHMARK_KEYS:
             metrics[f"benchmark_{key}"] = benchmark[key]
         pnls = self.closed_trades["net_pnl"].to_numpy()
         metrics["win_rate"] = win_rate(pnls)
@@ -160,6 +200,9 @@ class BacktestResult:
         for row in table.iter_rows(named=True):
             metrics[f"sharpe_{row['regime']}"] = row["sharpe"]
             metrics[f"bars_{row['regime']}"] = float(row["n_bars"])
+        for row in self.vol_bucket_table(min_regime_bars).iter_rows(named=True):
+            metrics[f"sharpe_vol_{row['vol_bucket']}"] = row["sharpe"]
+            metrics[f"bars_vol_{row['vol_bucket']}"] = float(row["n_bars"])
         metrics["net_pnl"] = float(self.bars["net_pnl"].sum())
         metrics["total_cost"] = float(self.bars["cost"].sum())
         metrics["n_halts"] = float(self.halts.height)

@@ -31,6 +31,18 @@ def factor_label(factor: float) -> str:
     return f"{factor:g}x"
 
 
+#: Every key of :func:`cost_sensitivity` at the default factors.
+COST_SENSITIVITY_KEYS: tuple[str, ...] = (
+    *(
+        f"{name}_cost_{factor_label(factor)}"
+        for factor in COST_FACTORS
+        for name in ("sharpe", "annual_return", "net_pnl")
+    ),
+    "breakeven_cost_bps",
+    "cost_per_side_bps",
+)
+
+
 def breakeven_cost_bps(result: BacktestResult) -> float:
     """Cost per side (bps of traded notional) at which ``result``'s trades break even; NaN
     without trades, 0 when they lose before costs."""

@@ -148,9 +148,15 @@ def write_metrics_json(metrics: Mapping[str, Any], path: Path | str) -> Path:
 
 
 def regime_table_markdown(table: pl.DataFrame) -> str:
-    """Markdown table of :func:`trader_env.evaluation.per_regime.per_regime_metrics` output."""
-    header = "| regime | bars | share | Sharpe (bar, ann.) | volatility (ann.) | return | net P&L |"
-    lines = [header, "|---|---:|---:|---:|---:|---:|---:|"]
+    """Markdown table of :func:`trader_env.evaluation.per_regime.per_regime_metrics` (or
+    :func:`~trader_env.evaluation.per_regime.per_vol_bucket_metrics`) output; the first
+    column (``regime`` or ``vol_bucket``) labels the rows."""
+    label = table.columns[0]
+    header = (
+        f"| {label.replace('_', ' ')} | bars | share | Sharpe (bar, ann.) | volatility (ann.) "
+        "| return | net P&L | in market | long |"
+    )
+    lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
 
     def fmt(value: float, spec: str) -> str:
         return "n/a" if value is None or not math.isfinite(value) else format(value, spec)
@@ -158,8 +164,10 @@ def regime_table_markdown(table: pl.DataFrame) -> str:
     for row in table.iter_rows(named=True):
         flag = "" if row["eligible"] else " (too few bars)"
         lines.append(
-            f"| {row['regime']}{flag} | {row['n_bars']} | {fmt(row['share_of_bars'], '.1%')} "
+            f"| {row[label]}{flag} | {row['n_bars']} | {fmt(row['share_of_bars'], '.1%')} "
             f"| {fmt(row['sharpe'], '.2f')} | {fmt(row['annual_volatility'], '.1%')} "
-            f"| {fmt(row['total_return'], '.2%')} | {fmt(row['net_pnl'], ',.2f')} |"
+            f"| {fmt(row['total_return'], '.2%')} | {fmt(row['net_pnl'], ',.2f')} "
+            f"| {fmt(row.get('time_in_market', math.nan), '.0%')} "
+            f"| {fmt(row.get('long_share', math.nan), '.0%')} |"
         )
     return "\n".join(lines) + "\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from trader_env.contracts import BAR_KEYS, PRICE_COLUMNS, MarketArrays
+from trader_env.contracts import BAR_KEYS, PRICE_COLUMNS, VOL_BUCKET_EXTRA, MarketArrays
 from trader_env.features.config import REGIME_INPUTS
 from trader_env.features.frames import require_columns
 from trader_env.features.normalization import apply_normalization
@@ -31,7 +31,8 @@ def to_market_arrays(
     fold's training window when ``fold`` is given; float32 ``(n, n_features)``
     C-contiguous. Prices float64, ``regime`` int8 codes, ``session_id`` int64 days since
     1970-01-01 of the session date, ``ts`` int64 epoch microseconds (UTC). All arrays are
-    read-only. A symbol without rows in the part is absent from the list.
+    read-only. A symbol without rows in the part is absent from the list. When ``regimes``
+    has ``vol_bucket``, it is in ``extras["vol_bucket"]`` (int8, index into VOL_BUCKETS).
     """
     market_names = [name for name in splits.feature_names if name not in REGIME_INPUTS]
     names = [*market_names, *REGIME_INPUTS]
@@ -45,10 +46,11 @@ def to_market_arrays(
     require_columns(features, (*BAR_KEYS, "session", *market_names), "to_market_arrays features")
     require_columns(regimes, (*BAR_KEYS, *REGIME_INPUTS, "regime_code"), "to_market_arrays regimes")
     keys = list(BAR_KEYS)
+    buckets = [VOL_BUCKET_EXTRA] if VOL_BUCKET_EXTRA in regimes.columns else []
     joined = (
         bars.select(*keys, *PRICE_COLUMNS)
         .join(features.select(*keys, "session", *market_names), on=keys)
-        .join(regimes.select(*keys, *REGIME_INPUTS, "regime_code"), on=keys)
+        .join(regimes.select(*keys, *REGIME_INPUTS, "regime_code", *buckets), on=keys)
     )
     rows = select_split(joined, splits, part, fold)
     if rows.height == 0:
@@ -63,6 +65,7 @@ def to_market_arrays(
         pl.col("ts").dt.epoch("us").cast(pl.Int64),
         *[pl.col(c).cast(pl.Float64) for c in PRICE_COLUMNS],
         pl.col("regime_code").cast(pl.Int8),
+        *[pl.col(c).cast(pl.Int8) for c in buckets],
         pl.col("session").cast(pl.Int32).cast(pl.Int64).alias("session_id"),
         *[pl.col(c).cast(pl.Float32) for c in names],
     )
@@ -85,6 +88,7 @@ def to_market_arrays(
                 regime=arrays["regime_code"],
                 session_id=arrays["session_id"],
                 bars_per_year=splits.market.bars_per_year if splits.market else None,
+                extras={c: _read_only(frame[c].to_numpy()) for c in buckets},
             )
         )
     return sorted(result, key=lambda arrays: arrays.symbol)

@@ -21,7 +21,8 @@ when the windows span sessions (the default: regimes are slower than intraday fe
   minute bars the defaults give about 69 % low_vol_ranging, 26 % low_vol_trending, 3 %
   high_vol_ranging and 2 % high_vol_trending, with about one regime change per session.
 - ``vol_bucket`` in 0..3 counts the ``vol_thresholds`` (0.10 / 0.20 / 0.40) reached; the
-  middle threshold alone decides ``high_vol`` (bucket >= 2).
+  middle threshold alone decides ``high_vol`` (bucket >= 2). Evaluation reports every metric
+  per bucket too (``contracts.VOL_BUCKETS``: low / medium / high / extreme).
 - trending / ranging uses hysteresis: trending when strength > ``trend_enter``, ranging when
   strength < ``trend_exit``, otherwise the previous state of the same window group (forward
   fill of the state changes); a group starts ranging until strength first exceeds

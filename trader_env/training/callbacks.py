@@ -15,6 +15,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from trader_env.env import Curriculum
 from trader_env.env.config import CurriculumConfig
+from trader_env.env.trading_env import NON_FINITE_EQUITY
 
 #: Timesteps over which ``min_entropy_early`` is taken (or half the budget if shorter).
 EARLY_ENTROPY_TIMESTEPS = 50_000
@@ -69,7 +70,9 @@ class DiagnosticsCallback(BaseCallback):
     - ``explained_variance``: mean over the last 5 updates;
     - ``min_entropy_early``: min entropy over updates within the first 50k timesteps (or the
       first half of a shorter budget; at least the first update), nats;
-    - ``n_updates``, ``n_episodes``, ``completion_rate`` (share of episodes not halted);
+    - ``n_updates``, ``n_episodes``, ``completion_rate`` (share of episodes not halted),
+      ``stable_episode_rate`` (share of episodes without a non-finite reward or equity; a
+      risk halt counts as stable: the plan's "training stability");
     - ``nonfinite_count``: rewards the environment replaced, plus non-finite rewards the
       learner received, plus non-finite losses;
     - ``reward_reconciliation_error``: max over episodes of
@@ -100,6 +103,7 @@ class DiagnosticsCallback(BaseCallback):
                 "max_drawdown",
                 "n_trades",
                 "completed",
+                "stable",
                 "reconciliation_error",
             )
         }
@@ -174,6 +178,9 @@ class DiagnosticsCallback(BaseCallback):
         episodes["max_drawdown"].append(float(metrics["max_drawdown"]))
         episodes["n_trades"].append(float(metrics["n_trades"]))
         episodes["completed"].append(1.0 if metrics["completed"] else 0.0)
+        # Stable: no non-finite value in the episode; a risk halt is a normal end here.
+        stable = metrics["nonfinite_rewards"] == 0 and metrics["halt_reason"] != NON_FINITE_EQUITY
+        episodes["stable"].append(1.0 if stable else 0.0)
         episodes["reconciliation_error"].append(error / self.initial_capital)
         self.nonfinite_count += int(metrics["nonfinite_rewards"])
 
@@ -212,6 +219,7 @@ class DiagnosticsCallback(BaseCallback):
             "min_entropy_early": self._min_entropy_early(),
             "n_episodes": float(n_episodes),
             "completion_rate": _mean(episodes["completed"]),
+            "stable_episode_rate": _mean(episodes["stable"]),
             "nonfinite_count": float(self.nonfinite_count),
             "reward_reconciliation_error": (
                 max(episodes["reconciliation_error"]) if n_episodes else math.nan

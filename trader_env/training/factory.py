@@ -37,15 +37,24 @@ _SB3_HYPERPARAMETERS = (
 )
 
 
-def algorithm_class(name: str) -> type[OnPolicyAlgorithm]:
-    """The SB3 class of an :class:`~trader_env.config.AlgorithmConfig` name."""
+def algorithm_class(name: str) -> Any:
+    """The class that trains or loads models of an algorithm name: the SB3 class of an
+    :class:`~trader_env.config.AlgorithmConfig` name, or phase 6's
+    :class:`~trader_env.training.regime_policy.RegimeRouterPolicy` (``"RegimeRouter"``, load
+    only). Every one has ``load(path, device=...)`` returning an object with ``predict``."""
     if name == "PPO":
         return PPO
     if name == "RecurrentPPO":
         from sb3_contrib import RecurrentPPO
 
         return RecurrentPPO
-    raise ValueError(f"unknown algorithm {name!r}: expected 'PPO' or 'RecurrentPPO'")
+    if name == "RegimeRouter":
+        from trader_env.training.regime_policy import RegimeRouterPolicy
+
+        return RegimeRouterPolicy
+    raise ValueError(
+        f"unknown algorithm {name!r}: expected 'PPO', 'RecurrentPPO' or 'RegimeRouter'"
+    )
 
 
 def resolve_device(device: str) -> str:

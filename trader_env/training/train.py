@@ -85,6 +85,12 @@ def train_phase(
     ``progress_interval_s`` seconds.
     """
     output_path = Path(output_path)
+    if config.regime_policy is not None:
+        from trader_env.training.regime_policy import train_regime_policy
+
+        return train_regime_policy(
+            config, train_arrays, output_path, warm_start_path, logger, tensorboard_dir
+        )
     device = configure_torch(config.training)
     vec_env = make_training_env(config, train_arrays)
     try:

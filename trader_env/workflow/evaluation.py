@@ -17,9 +17,9 @@ import pandas as pd
 from trader_env.contracts import MarketArrays
 from trader_env.dataset import MarketData
 from trader_env.env.config import EnvConfig
-from trader_env.evaluation.backtest import BacktestResult, run_backtest
+from trader_env.evaluation.backtest import BACKTEST_METRIC_KEYS, BacktestResult, run_backtest
 from trader_env.evaluation.baselines import INTRADAY_BASELINES, run_baselines
-from trader_env.evaluation.cost_sensitivity import cost_sensitivity
+from trader_env.evaluation.cost_sensitivity import COST_SENSITIVITY_KEYS, cost_sensitivity
 from trader_env.evaluation.gates import evaluate_gate
 from trader_env.evaluation.psr import per_period_sharpe
 from trader_env.evaluation.reports import (
@@ -30,7 +30,7 @@ from trader_env.evaluation.reports import (
 )
 from trader_env.features import Splits
 from trader_env.lineage import config_fingerprint
-from trader_env.workflow.oracle import oracle_comparison
+from trader_env.workflow.oracle import ORACLE_KEYS, oracle_comparison
 from trader_env.workflow.records import (
     EVALUATION_PARTS,
     GATE_PART,
@@ -38,7 +38,14 @@ from trader_env.workflow.records import (
     PhaseEvaluation,
     PhaseModel,
 )
-from trader_env.workflow.training import load_policy, seed_spread, stamp
+from trader_env.workflow.training import (
+    SEED_SPREAD_KEYS,
+    TRAINING_STABILITY,
+    load_policy,
+    seed_spread,
+    stamp,
+    training_stability,
+)
 
 #: Baseline metrics shown next to the agent's (a subset keeps the tables readable).
 BASELINE_KEYS: tuple[str, ...] = (
@@ -46,10 +53,29 @@ BASELINE_KEYS: tuple[str, ...] = (
     "psr",
     "annual_return",
     "max_drawdown",
+    "annual_volatility",
     "daily_turnover",
     "win_rate",
     "net_pnl",
     "total_cost",
+)
+
+
+#: Keys :func:`backtest_metrics` adds to a backtest's metrics.
+EPISODE_KEYS: tuple[str, ...] = ("mean_episode_reward", "sharpe_per_period")
+#: Production-cost results copied into every split's metrics so that a gate can name them
+#: (for a costless phase they are measured under production costs).
+PRODUCTION_GATE_KEYS: tuple[str, ...] = (*COST_SENSITIVITY_KEYS, "best_intraday_baseline_sharpe")
+#: Every metric name an evaluation produces: what a phase's ``gate`` may name.
+GATE_METRIC_KEYS: frozenset[str] = frozenset(
+    (
+        *BACKTEST_METRIC_KEYS,
+        *EPISODE_KEYS,
+        *PRODUCTION_GATE_KEYS,
+        *SEED_SPREAD_KEYS,
+        *ORACLE_KEYS,
+        TRAINING_STABILITY,
+    )
 )
 
 
@@ -145,6 +171,10 @@ def evaluate_phase_model(
         baselines[part] = _baseline_metrics(arrays[part], production_env, market, limit)
         values["best_intraday_baseline_sharpe"] = best_baseline_sharpe(baselines[part])
         production_metrics[part] = values
+    for part in EVALUATION_PARTS:
+        for key in PRODUCTION_GATE_KEYS:
+            metrics[part][key] = production_metrics[part][key]
+    metrics[GATE_PART][TRAINING_STABILITY] = training_stability(model)
     if oracle_daily_returns is not None:
         comparison = oracle_comparison(own[REPORT_PART].daily_returns, oracle_daily_returns)
         metrics[REPORT_PART].update(comparison)
@@ -169,7 +199,9 @@ def evaluate_phase_model(
         production_metrics=production_metrics,
         baselines=baselines,
         reports=reports,
-        regime_table=regime_table_markdown(own[REPORT_PART].regime_table()),
+        regime_table=regime_table_markdown(own[REPORT_PART].regime_table())
+        + "\n"
+        + regime_table_markdown(own[REPORT_PART].vol_bucket_table()),
         lineage={
             **model.lineage,
             "gate_part": GATE_PART,

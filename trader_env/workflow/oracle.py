@@ -15,6 +15,9 @@ from trader_env.evaluation.metrics import compute_metrics
 from trader_env.features import select_split
 from trader_env.sessions import session_date_expr
 
+#: Keys :func:`oracle_comparison` adds to the test metrics (synthetic market only).
+ORACLE_KEYS: tuple[str, ...] = ("oracle_sharpe", "oracle_fraction")
+
 
 def oracle_comparison(agent_daily: pd.Series, oracle_daily: pd.Series) -> dict[str, float]:
     """The oracle's Sharpe over the agent's days and the agent's Sharpe as a fraction of it."""

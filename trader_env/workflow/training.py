@@ -34,12 +34,26 @@ def train_phase_model(
     data_version: str,
     previous: PhaseModel | None = None,
     logger: Any = None,
+    warm_start_path: Path | None = None,
 ) -> PhaseModel:
     """Train phase ``config.phase`` on the training split and judge its training health.
 
     The model is saved under ``<storage>/models/phase<N>/`` with a new versioned name (never
-    overwriting an earlier model) and warm-starts from ``previous`` when its spaces match.
+    overwriting an earlier model) and warm-starts from ``previous`` when its spaces match, or
+    from ``warm_start_path`` when given (the serving champion, for phase 6's retraining).
     """
+    warm_start = previous.model_path if previous is not None else None
+    return _train(config, market, storage, data_version, warm_start_path or warm_start, logger)
+
+
+def _train(
+    config: PhaseConfig,
+    market: MarketData,
+    storage: Path,
+    data_version: str,
+    warm_start: Path | None,
+    logger: Any,
+) -> PhaseModel:
     from trader_env.training import train_phase
 
     digest = config_hash(config)
@@ -50,7 +64,7 @@ def train_phase_model(
         config,
         market.arrays("train"),
         folder / f"{name}.zip",
-        warm_start_path=previous.model_path if previous is not None else None,
+        warm_start_path=warm_start,
         logger=logger,
         tensorboard_dir=tensorboard_dir,
     )
@@ -62,7 +76,7 @@ def train_phase_model(
         "seed": result.seed,
         "device": result.device,
         "profile": config.profile,
-        "warm_start_source": str(previous.model_path) if previous is not None else None,
+        "warm_start_source": str(warm_start) if warm_start is not None else None,
     }
     return PhaseModel(
         phase=config.phase,
@@ -89,30 +103,68 @@ def load_policy(algorithm: str, model_path: Path | str) -> Any:
     return algorithm_class(algorithm).load(model_path, device="cpu")
 
 
+#: Share of training episodes free of crashes and non-finite values (see
+#: :func:`training_stability`); a risk halt is a completed episode here.
+TRAINING_STABILITY = "training_stability"
+#: Keys :func:`seed_spread` adds to the validation metrics (its ``training_stability`` replaces
+#: the phase model's own, as it covers every run).
+SEED_SPREAD_KEYS: tuple[str, ...] = (
+    "seed_sharpe_mean",
+    "seed_sharpe_std",
+    "seed_sharpe_variation",
+    "n_seeds",
+    "n_crashed_runs",
+)
+
+
+def training_stability(model: PhaseModel) -> float:
+    """The share of ``model``'s training episodes that ended without non-finite values
+    (``stable_episode_rate`` of the training diagnostics; NaN without episodes)."""
+    return float(model.training_metrics.get("stable_episode_rate", math.nan))
+
+
 def seed_spread(
     model: PhaseModel,
     market: MarketData,
     storage: Path,
     seeds: list[int],
     own_sharpe: float,
+    logger: Any = None,
 ) -> dict[str, float]:
     """Train the phase again with each of ``seeds`` and measure the Sharpe spread on validation.
 
     ``own_sharpe`` is the validation Sharpe already measured for ``model``. Returns the mean and
     standard deviation of the validation Sharpe over the phase's own seed and ``seeds``, and
     their ratio ``seed_sharpe_variation`` (std / |mean|), so that a result that only one lucky
-    seed produces is visible.
+    seed produces is visible; and ``training_stability`` over every run: the mean of each run's
+    stable-episode rate, a run that crashed (raised) counting 0 (``n_crashed_runs``).
     """
     arrays = market.arrays(GATE_PART)  # type: ignore[arg-type]
     sharpes = [own_sharpe]
+    stabilities = [training_stability(model)]
+    crashed = 0
     for seed in seeds:
         if seed == model.config.training.seed:
             continue
         training = model.config.training.model_copy(update={"seed": seed})
         config = model.config.model_copy(update={"training": training})
-        candidate = train_phase_model(
-            config, market, storage / "seed_runs", model.lineage["data_version"]
-        )
+        try:
+            # Trained as the phase trains: from the same warm start, with the same config.
+            candidate = _train(
+                config,
+                market,
+                storage / "seed_runs",
+                model.lineage["data_version"],
+                Path(source) if (source := model.lineage.get("warm_start_source")) else None,
+                logger,
+            )
+        except Exception as exc:  # noqa: BLE001 - a crashed run is a measurement here
+            crashed += 1
+            stabilities.append(0.0)
+            if logger is not None:
+                logger.warning(f"seed {seed}: training crashed ({exc!r}); counted as unstable")
+            continue
+        stabilities.append(training_stability(candidate))
         result = run_backtest(
             load_policy(candidate.algorithm, candidate.model_path),
             arrays,
@@ -120,10 +172,13 @@ def seed_spread(
             session_timezone=market.splits.session_timezone,
         )
         sharpes.append(result.metrics()["sharpe"])
-    mean, std = float(np.mean(sharpes)), float(np.std(sharpes, ddof=1))
+    mean = float(np.mean(sharpes))
+    std = float(np.std(sharpes, ddof=1)) if len(sharpes) > 1 else math.nan
     return {
         "seed_sharpe_mean": mean,
         "seed_sharpe_std": std,
         "seed_sharpe_variation": std / abs(mean) if mean != 0 else math.nan,
         "n_seeds": float(len(sharpes)),
+        "n_crashed_runs": float(crashed),
+        TRAINING_STABILITY: float(np.mean(stabilities)),
     }

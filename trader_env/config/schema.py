@@ -1,83 +1,64 @@
-"""Typed phase configuration: ``assets_config/phaseN.yaml`` -> :class:`PhaseConfig`.
+"""Typed phase configuration: the schema of ``assets_config/phaseN.yaml`` (:class:`PhaseConfig`
+and its sections), the phases, and the metric names a gate or a training check may name.
 
-A phase file states only what changes from the phase it ``inherits`` (``phase{N-1}``), so the
-six files read as the plan's progression. :func:`load_phase_config` resolves a phase in this
-order, later layers winning (mappings merge key by key, lists and scalars replace):
-
-1. the base sections of the inheritance chain, oldest first (``phase0.yaml`` ... ``phaseN``);
-2. the ``profiles.<profile>`` sections of the chain, oldest first (``dev``, ``full``, ``test``:
-   budgets and network sizes, which therefore win over the base sections);
-3. ``overrides`` given by the caller;
-4. the ``plan`` section, translated onto the fields that implement it (:class:`PlanExtras`);
-5. the ``env`` section laid over the EnvConfig of ``env_preset`` (explicit keys win).
-
-Plan names that are not fields of their own (no key exists twice):
-
-==========================  ================================================================
-``plan.kelly_criterion``    ``env.position_sizing.method``: ``kelly`` if true, ``fixed`` if
-                            false (the cap is ``env.position_sizing.max_kelly_fraction``)
-``plan.regime_detection``   ``env.include_regime`` (regime one-hot in the observation)
-``plan.target_information_  the gate criterion ``information_ratio_annual > value``
-ratio``
-``plan.volatility_regimes`` not a phase setting: regimes are computed once, upstream of every
-                            phase, from ``features.yaml`` ``regime.vol_thresholds``
-==========================  ================================================================
+How the files are resolved into a :class:`PhaseConfig` is :mod:`trader_env.config.loader`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import reduce
-from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from trader_env import paths
 from trader_env.env import PRESETS, EnvConfig
 from trader_env.evaluation.gates import GateCriterion
-from trader_env.evaluation.metrics import METRIC_KEYS
 from trader_env.lineage import config_fingerprint
 from trader_env.yaml_config import (
-    ConfigError,
-    active_profile,
     deep_merge,
-    read_yaml,
-    resolve_profile,
-    validate_model,
 )
 
 #: Phases of the plan; ``phase{N}.yaml`` configures phase N.
-PHASES: tuple[int, ...] = tuple(range(6))
+PHASES: tuple[int, ...] = tuple(range(7))
 
-#: Metric keys the evaluation produces (DESIGN section 8) that a ``gate`` criterion may name.
-EVALUATION_METRICS: frozenset[str] = frozenset(METRIC_KEYS) | {
-    # trader_env.evaluation.backtest.BacktestResult.metrics
-    "win_rate",
-    "daily_turnover",
-    "share_days_within_drawdown",
-    "regime_degradation",
-    # trader_env.workflow.evaluate_phase_model
-    "mean_episode_reward",
-    "seed_sharpe_mean",
-    "seed_sharpe_std",
-    "seed_sharpe_variation",
-}
 
-#: Training diagnostics (``trader_env.training.callbacks.DiagnosticsCallback`` finals, plus the
-#: curriculum's final stage) that a ``training_checks`` criterion may name.
+def evaluation_metric_names() -> frozenset[str]:
+    """Every metric an evaluation produces, which a ``gate`` criterion may name.
+
+    The names live next to the code producing them and are gathered in
+    :data:`trader_env.workflow.evaluation.GATE_METRIC_KEYS`; imported here when a config is
+    validated, because the workflow imports this module.
+    """
+    from trader_env.workflow.evaluation import GATE_METRIC_KEYS
+
+    return GATE_METRIC_KEYS
+
+
+#: Every training diagnostic (``trader_env.training.callbacks.DiagnosticsCallback`` finals,
+#: plus the curriculum's), which a ``training_checks`` criterion may name. Listed here and not
+#: imported from the callbacks, which import torch (~3 s) that validating a config must not
+#: pay; tests/training/test_training_callbacks.py asserts the two lists are the same.
 TRAINING_CHECK_METRICS: frozenset[str] = frozenset(
     {
-        "completion_rate",
-        "nonfinite_count",
-        "min_entropy_early",
+        "n_updates",
         "entropy",
+        "entropy_loss",
+        "value_loss",
+        "approx_kl",
         "explained_variance",
+        "min_entropy_early",
+        "n_episodes",
+        "completion_rate",
+        "stable_episode_rate",
+        "nonfinite_count",
         "reward_reconciliation_error",
         "training_sharpe_30",
         "episode_reward_mean",
-        "n_episodes",
+        "episode_net_pnl_mean",
+        "daily_turnover_mean",
+        "episode_max_drawdown_mean",
         "curriculum_final_stage",
+        "curriculum_graduated",
     }
 )
 
@@ -226,6 +207,33 @@ class EvaluationConfig(_Strict):
     )
 
 
+class RegimePolicyConfig(_Strict):
+    """Phase 6's regime-adaptive policy: one specialist per regime behind a smoothed router
+    (:mod:`trader_env.training.regime_policy`)."""
+
+    max_correlation_decay: float = Field(
+        default=0.95,
+        ge=0.0,
+        lt=1.0,
+        description="The plan's regime-transition smoothing: per bar, smoothed regime "
+        "probability = decay x previous + (1 - decay) x the current regime one-hot (0.95: a "
+        "half-life of ~14 bars).",
+    )
+    dominance: float = Field(
+        default=0.5,
+        ge=0.0,
+        lt=1.0,
+        description="The router switches to a new regime's specialist only when that regime's "
+        "smoothed probability exceeds this.",
+    )
+    min_sessions: int = Field(
+        default=5,
+        ge=1,
+        description="Training sessions (over all symbols) a regime must dominate to get its own "
+        "specialist; rarer regimes are served by the generalist.",
+    )
+
+
 class PlanExtras(_Strict):
     """Plan settings named in the plan's own words; each is translated onto the field that
     implements it (see the module docstring) and is not kept in :class:`PhaseConfig`."""
@@ -246,7 +254,7 @@ class PlanExtras(_Strict):
 class PhaseConfig(_Strict):
     """Everything that defines one phase: environment, algorithm, budget and gates."""
 
-    phase: int = Field(ge=PHASES[0], le=PHASES[-1], description="Phase number (0-5).")
+    phase: int = Field(ge=PHASES[0], le=PHASES[-1], description="Phase number (0-6).")
     name: str = Field(min_length=1, description="Short name of the phase.")
     description: str = Field(description="What the phase adds and why.")
     profile: str = Field(
@@ -278,6 +286,11 @@ class PhaseConfig(_Strict):
     evaluation: EvaluationConfig = Field(
         default_factory=EvaluationConfig, description="Settings of the gate's evaluation."
     )
+    regime_policy: RegimePolicyConfig | None = Field(
+        default=None,
+        description="Train a regime-adaptive policy (phase 6: per-regime specialists and a "
+        "router, saved as one 'RegimeRouter' model); null: one SB3 model.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -295,13 +308,18 @@ class PhaseConfig(_Strict):
     def _consistent(self) -> Self:
         if self.env_preset is not None and self.env_preset not in PRESETS:
             raise ValueError(f"env_preset {self.env_preset!r} is unknown; known: {sorted(PRESETS)}")
-        _check_metric_names("gate", self.gate, EVALUATION_METRICS)
+        _check_metric_names("gate", self.gate, evaluation_metric_names())
         _check_metric_names("training_checks", self.training_checks, TRAINING_CHECK_METRICS)
         rollout = self.algorithm.hyperparameters.n_steps * self.training.n_envs
         if self.algorithm.hyperparameters.batch_size > rollout:
             raise ValueError(
                 f"algorithm.hyperparameters.batch_size ({self.algorithm.hyperparameters.batch_size})"
                 f" exceeds the rollout (n_steps x n_envs = {rollout} transitions)"
+            )
+        if self.regime_policy is not None and not self.env.include_regime:
+            raise ValueError(
+                "regime_policy routes on the regime one-hot in the observation: set "
+                "env.include_regime (plan.regime_detection) to true"
             )
         last_stage = len(self.env.curriculum.stages) - 1
         for check in self.training_checks:
@@ -334,167 +352,3 @@ def _check_metric_names(
 def config_hash(config: PhaseConfig) -> str:
     """Fingerprint (SHA-256 of the canonical JSON, 16 hex characters) of a resolved config."""
     return config_fingerprint(config)
-
-
-# ----------------------------------------------------------------------------- loading
-_Layer = tuple[str, dict[str, Any]]  # (where the keys come from, the keys)
-_LOADER_KEYS = ("inherits", "profiles")
-
-
-def _inheritance_chain(folder: Path, name: str) -> list[tuple[Path, dict[str, Any]]]:
-    """``[(path, mapping), ...]`` from the root ancestor to ``name``."""
-    chain: list[tuple[Path, dict[str, Any]]] = []
-    seen: list[str] = []
-    current: str | None = name
-    while current is not None:
-        path = folder / f"{current}.yaml"
-        if current in seen:
-            cycle = " -> ".join([*seen, current])
-            raise ConfigError(f"{path}: key 'inherits': inheritance cycle {cycle}")
-        seen.append(current)
-        data = read_yaml(path)
-        chain.append((path, data))
-        parent = data.get("inherits")
-        if parent is not None and not isinstance(parent, str):
-            raise ConfigError(
-                f"{path}: key 'inherits': expected the name of a config (e.g. 'phase0'), got "
-                f"{parent!r}"
-            )
-        current = parent
-    return chain[::-1]
-
-
-def _has_path(data: Any, path: Sequence[str | int]) -> bool:
-    for part in path:
-        if not isinstance(data, Mapping) or part not in data:
-            return False
-        data = data[part]
-    return True
-
-
-def _origin(layers: Sequence[_Layer], loc: Sequence[str | int]) -> str:
-    """The layer that set the longest prefix of ``loc`` (the last such layer wins)."""
-    for length in range(len(loc), 0, -1):
-        for label, data in reversed(layers):
-            if _has_path(data, loc[:length]):
-                return label
-    return layers[-1][0]
-
-
-def _apply_plan(data: dict[str, Any], layers: Sequence[_Layer]) -> dict[str, Any]:
-    """Translate the ``plan`` section onto the fields that implement it."""
-    plan = data.pop("plan", None)
-    if plan is None:
-        return data
-    source = _origin(layers, ("plan",))
-    if isinstance(plan, Mapping) and "volatility_regimes" in plan:
-        raise ConfigError(
-            f"{_origin(layers, ('plan', 'volatility_regimes'))}: key 'plan.volatility_regimes': "
-            "regimes are computed once for every phase: set regime.vol_thresholds in "
-            "features.yaml instead"
-        )
-    if not isinstance(plan, dict):
-        raise ConfigError(f"{source}: key 'plan': expected a mapping, got {plan!r}")
-    extras = validate_model(PlanExtras, plan, f"{source} (section 'plan')")
-
-    def refuse_duplicate(plan_key: str, field_path: tuple[str, ...]) -> None:
-        if _has_path(data, field_path):
-            raise ConfigError(
-                f"{source}: key 'plan.{plan_key}' sets {'.'.join(field_path)}, which "
-                f"{_origin(layers, field_path)} sets as well: state it once"
-            )
-
-    env = data.get("env") or {}
-    if not isinstance(env, dict):
-        raise ConfigError(
-            f"{_origin(layers, ('env',))}: key 'env': expected a mapping, got {env!r}"
-        )
-    if extras.kelly_criterion is not None:
-        refuse_duplicate("kelly_criterion", ("env", "position_sizing", "method"))
-        method = "kelly" if extras.kelly_criterion else "fixed"
-        env = deep_merge(env, {"position_sizing": {"method": method}})
-    if extras.regime_detection is not None:
-        refuse_duplicate("regime_detection", ("env", "include_regime"))
-        env = {**env, "include_regime": extras.regime_detection}
-    data = {**data, "env": env}
-    if extras.target_information_ratio is not None:
-        gate = list(data.get("gate") or [])
-        if any(
-            isinstance(c, Mapping) and c.get("metric") == "information_ratio_annual" for c in gate
-        ):
-            raise ConfigError(
-                f"{source}: key 'plan.target_information_ratio' adds the gate criterion "
-                f"information_ratio_annual, which {_origin(layers, ('gate',))} states as well: state "
-                "it once"
-            )
-        gate.append(
-            {
-                "metric": "information_ratio_annual",
-                "op": ">",
-                "threshold": extras.target_information_ratio,
-                "description": "plan.target_information_ratio: beat buy-and-hold per unit of "
-                "tracking error",
-            }
-        )
-        data["gate"] = gate
-    return data
-
-
-def load_phase_config(
-    phase: int,
-    profile: str | None = None,
-    overrides: Mapping[str, Any] | None = None,
-    config_dir: Path | None = None,
-) -> PhaseConfig:
-    """Resolve ``phase{phase}.yaml`` with its ancestors, a profile and overrides.
-
-    ``profile`` defaults to ``$TRADER_PROFILE`` (``dev`` when unset) and must be defined by a
-    file of the chain. ``overrides`` is a nested mapping applied after the profiles (e.g.
-    ``{"training": {"total_timesteps": 1000}}``). ``config_dir`` defaults to
-    :func:`trader_env.paths.config_dir`. Errors (:class:`ConfigError`) name the file, the key
-    and the reason.
-    """
-    if phase not in PHASES:
-        raise ConfigError(f"phase must be one of {list(PHASES)}, got {phase!r}")
-    folder = Path(config_dir) if config_dir is not None else paths.config_dir()
-    chain = _inheritance_chain(folder, f"phase{phase}")
-    leaf = str(chain[-1][0])
-    profile = profile or active_profile()
-
-    known_profiles: set[str] = set()
-    for path, data in chain:
-        profiles = data.get("profiles") or {}
-        if not isinstance(profiles, Mapping):
-            raise ConfigError(f"{path}: key 'profiles' must map profile names to overrides")
-        known_profiles.update(profiles)
-    if profile not in known_profiles:
-        raise ConfigError(
-            f"{leaf}: profile {profile!r} is not defined; the phase files define "
-            f"{sorted(known_profiles)}"
-        )
-
-    layers: list[_Layer] = []
-    for path, data in chain:
-        if "profile" in data:
-            raise ConfigError(f"{path}: key 'profile' is set by the loader; use 'profiles'")
-        layers.append((str(path), {k: v for k, v in data.items() if k not in _LOADER_KEYS}))
-    for path, data in chain:
-        section = resolve_profile({"profiles": data.get("profiles") or {}}, profile, str(path))
-        layers.append((f"{path} (profiles.{profile})", section))
-    if overrides:
-        layers.append(("overrides", dict(overrides)))
-
-    merged = reduce(deep_merge, (data for _, data in layers), {})
-    if merged.get("phase") != phase:
-        raise ConfigError(
-            f"{_origin(layers, ('phase',))}: key 'phase': {leaf} must configure phase {phase}, "
-            f"got {merged.get('phase')!r}"
-        )
-    merged["profile"] = profile
-    merged = _apply_plan(merged, layers)
-    try:
-        return PhaseConfig.model_validate(merged)
-    except ValidationError as exc:
-        sources = dict.fromkeys(_origin(layers, error["loc"]) for error in exc.errors())
-    # validate_model refuses the same data again, with the file(s) that set the bad keys.
-    return validate_model(PhaseConfig, merged, ", ".join(sources))

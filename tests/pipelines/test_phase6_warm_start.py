@@ -1,0 +1,44 @@
+"""Phase 6 "ongoing": retraining continues from the serving champion when it is a phase-6
+model, and from phase 5 otherwise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.phases import champion_warm_start
+from trader_env.config import load_phase_config
+from trader_env.evaluation.champion import ChampionRecord, ChampionRegistry, SharpeEvidence
+
+STRONG = SharpeEvidence(sharpe_per_period=0.3, n_days=252, skew=0.0, kurtosis=3.0)
+
+
+def promote(root: Path, phase: str) -> ChampionRecord:
+    model = root / "candidates" / f"{phase}.zip"
+    model.parent.mkdir(parents=True, exist_ok=True)
+    model.write_bytes(f"model of {phase}".encode())
+    record = ChampionRecord(
+        phase=phase,
+        model_path=str(model),
+        validation_sharpe=1.0 + len(list(model.parent.iterdir())),
+        metrics={"sharpe": 1.0},
+        gate_costs="production",
+        test_sharpe=0.0,
+        lineage={"seed": 1, "data_version": "v"},
+    )
+    assert ChampionRegistry(root).consider(record, STRONG).promoted
+    return ChampionRegistry(root).current()  # type: ignore[return-value]
+
+
+def test_phase_6_continues_from_a_phase_6_champion_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRADER_STORAGE_ROOT", str(tmp_path))
+    phase6 = load_phase_config(6, "test")
+    assert champion_warm_start(phase6) is None, "no champion: warm start from phase 5"
+    promote(tmp_path, "phase5")
+    assert champion_warm_start(phase6) is None, "a phase-5 champion is not a phase-6 model"
+    serving = promote(tmp_path, "phase6")
+    assert champion_warm_start(phase6) == Path(serving.model_path)
+    assert champion_warm_start(load_phase_config(5, "test")) is None, "other phases: never"

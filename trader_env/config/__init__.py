@@ -1,0 +1,32 @@
+"""Phase configuration: the schema (:mod:`~trader_env.config.schema`) and how the YAML files
+resolve into it (:mod:`~trader_env.config.loader`)."""
+
+from trader_env.config.loader import load_phase_config
+from trader_env.config.schema import (
+    PHASES,
+    TRAINING_CHECK_METRICS,
+    AlgorithmConfig,
+    EvaluationConfig,
+    Hyperparameters,
+    PhaseConfig,
+    PlanExtras,
+    RegimePolicyConfig,
+    TrainingConfig,
+    config_hash,
+    evaluation_metric_names,
+)
+
+__all__ = [
+    "PHASES",
+    "TRAINING_CHECK_METRICS",
+    "AlgorithmConfig",
+    "EvaluationConfig",
+    "Hyperparameters",
+    "PhaseConfig",
+    "PlanExtras",
+    "RegimePolicyConfig",
+    "TrainingConfig",
+    "config_hash",
+    "evaluation_metric_names",
+    "load_phase_config",
+]
