@@ -396,8 +396,13 @@ def promote_champion(
         phase=f"phase{candidate.phase}",
         model_path=str(candidate.model_path),
         test_sharpe=candidate.test_sharpe,
+        validation_sharpe=candidate.metrics[GATE_PART]["sharpe"],
         metrics=candidate.metrics["test"],
-        lineage=candidate.lineage,
+        lineage={
+            **candidate.lineage,
+            # Forward days (the ledger's) are strictly after the last session selection used.
+            "selection_end": market.splits.parts[GATE_PART].last_session.isoformat(),
+        },
     )
     decision = registry.consider(record, champion_sharpe=baseline)
     return ChampionOutcome(

@@ -54,6 +54,11 @@ class ChampionRecord(BaseModel):
     phase: str = Field(description="Phase that produced the model, e.g. 'phase3'.")
     model_path: str = Field(description="Model file to load (the registry copy once promoted).")
     test_sharpe: float = Field(description="Annualised daily Sharpe on the held-out test split.")
+    validation_sharpe: float | None = Field(
+        default=None,
+        description="Annualised daily Sharpe the model was selected on (validation split); "
+        "the forward ledger's expectation. None in registries written before it was recorded.",
+    )
     metrics: dict[str, float | None] = Field(
         default_factory=dict, description="Evaluation metrics on the test split (NaN as None)."
     )
@@ -87,9 +92,13 @@ class ChampionEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    action: Literal["promoted", "rollback"] = Field(description="What changed the champion.")
+    action: Literal["promoted", "rollback", "demoted"] = Field(
+        description="What changed the champion ('demoted': a forward-risk limit was broken)."
+    )
     at: str = Field(description="UTC ISO-8601 time of the change.")
-    version: int = Field(description="Champion version current after the event.")
+    version: int | None = Field(
+        description="Champion version current after the event (None: no champion serves)."
+    )
     replaced_version: int | None = Field(description="Champion version current before it.")
     reason: str = Field(description="Why, in words (measured Sharpe values for promotions).")
 
@@ -313,3 +322,39 @@ class ChampionRegistry:
                 )
             )
         return self._resolve(target)
+
+    def demote(self, reason: str, version: int | None = None) -> ChampionRecord | None:
+        """Take the serving champion out of service and return the one serving afterwards.
+
+        Walks back the chain of promotions to the latest earlier champion that was never
+        demoted itself; with none left, no champion serves (``current()`` returns None). The
+        decision is taken under the registry lock against the champion as it is then: with
+        ``version`` given, nothing happens unless that version still serves (another process
+        may have promoted or demoted in between), and the current champion is returned.
+        """
+        with self._locked():
+            state = self._load()
+            current = self._by_version(state, state.current_version)
+            if current is None or (version is not None and current.version != version):
+                return None if current is None else self._resolve(current)
+            demoted = {
+                event.replaced_version for event in state.events if event.action == "demoted"
+            }
+            demoted.add(current.version)
+            target = self._by_version(state, current.previous_version)
+            while target is not None and target.version in demoted:
+                target = self._by_version(state, target.previous_version)
+            new_version = None if target is None else target.version
+            event = ChampionEvent(
+                action="demoted",
+                at=_now(),
+                version=new_version,
+                replaced_version=current.version,
+                reason=reason,
+            )
+            self._save(
+                state.model_copy(
+                    update={"current_version": new_version, "events": [*state.events, event]}
+                )
+            )
+        return None if target is None else self._resolve(target)
