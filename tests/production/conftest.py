@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -13,6 +14,7 @@ from trader_env.config import load_phase_config
 from trader_env.data import load_bars, load_data_config
 from trader_env.dataset import MarketData, build_market_data
 from trader_env.env import EnvConfig, make_env
+from trader_env.sessions import DEFAULT_SESSION_TIMEZONE, session_date_expr
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +47,70 @@ def save_leaning_model(
             model.policy.action_net.bias[lean] = 20.0
     model.save(path)
     return path
+
+
+def bars_through(bars: pl.DataFrame, last: date) -> pl.DataFrame:
+    """The bars of the sessions up to ``last`` (inclusive): the market as it stood that day."""
+    return (
+        bars.with_columns(session_date_expr(DEFAULT_SESSION_TIMEZONE))
+        .filter(pl.col("session") <= last)
+        .drop("session")
+    )
+
+
+def through(market: MarketData, day: date) -> MarketData:
+    """``market`` cut after session ``day`` (same splits)."""
+    return MarketData(
+        bars_through(market.bars, day),
+        market.features.filter(pl.col("session") <= day),
+        bars_through(market.regimes, day),
+        market.splits,
+    )
+
+
+def crash_after(bars: pl.DataFrame, first: date, per_bar: float = 0.003) -> pl.DataFrame:
+    """``bars`` with every session from ``first`` on falling ``per_bar`` a bar from its open
+    (about -16 % over a 60-bar session): the market turns against a long champion."""
+    session = session_date_expr(DEFAULT_SESSION_TIMEZONE)
+    index = pl.int_range(pl.len()).over("symbol", "session")
+    factor = pl.when(pl.col("session") >= first).then((1.0 - per_bar) ** index).otherwise(1.0)
+    return (
+        bars.with_columns(session)
+        .with_columns(factor.alias("factor"))
+        .with_columns(pl.col(c) * pl.col("factor") for c in ("open", "high", "low", "close"))
+        .drop("session", "factor")
+    )
+
+
+@pytest.fixture
+def leaning_model(tmp_path: Path, market: MarketData, env_config: EnvConfig):
+    """``leaning_model(lean)``: path of a real PPO model that always takes action ``lean``
+    (None: untrained, no lean)."""
+    counter = iter(range(1_000))
+
+    def make(lean: int | None, seed: int = 0) -> Path:
+        return save_leaning_model(
+            tmp_path / f"model-{next(counter)}.zip", market, env_config, lean, seed
+        )
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def market_through(market: MarketData):
+    """``market_through(day)``: the stored market as it stood at the close of session ``day``.
+
+    Features and regimes are causal, so cutting them equals recomputing them on the shorter
+    bars; the splits stay those of the whole market, as date-based splits (SPY's) would.
+    """
+
+    def make(day: date) -> MarketData:
+        return through(market, day)
+
+    return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> None:
+    # Replays predict one observation at a time; more threads only contend for 2 cores.
+    torch.set_num_threads(1)
