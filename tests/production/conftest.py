@@ -114,3 +114,12 @@ def market_through(market: MarketData):
 def _one_torch_thread() -> None:
     # Replays predict one observation at a time; more threads only contend for 2 cores.
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def crashed_market(test_bars: pl.DataFrame, market: MarketData) -> MarketData:
+    """The test market whose forward sessions (after validation) fall ~16 % each."""
+    first = market.features.filter(
+        pl.col("session") > market.splits.parts["validation"].last_session
+    )["session"].min()
+    return build_market_data(crash_after(test_bars, first), profile="test")
