@@ -389,9 +389,14 @@ def promote_champion(
         return ChampionOutcome(
             False, "no phase passed its gate on the current data", None, previous, previous, skipped
         )
-    baseline = None
-    if previous is not None and previous.lineage.get("data_version") != data_version:
-        baseline = champion_test_sharpe(previous, market)
+
+    def remeasure(champion: ChampionRecord) -> float | None:
+        # Called under the registry lock, on the champion serving then (another run may have
+        # promoted or demoted since ``previous`` was read).
+        if champion.lineage.get("data_version") == data_version:
+            return None
+        return champion_test_sharpe(champion, market)
+
     record = ChampionRecord(
         phase=f"phase{candidate.phase}",
         model_path=str(candidate.model_path),
@@ -404,7 +409,7 @@ def promote_champion(
             "selection_end": market.splits.parts[GATE_PART].last_session.isoformat(),
         },
     )
-    decision = registry.consider(record, champion_sharpe=baseline)
+    decision = registry.consider(record, measure=remeasure)
     return ChampionOutcome(
         decision.promoted,
         decision.reason,

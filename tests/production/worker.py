@@ -4,7 +4,7 @@
         append the forward days of the first N_SESSIONS sessions of the test market for the
         champion policy at MODEL, predicting slowly (DELAY_S per call), after GO_FILE exists
     python worker.py promote STORAGE MODEL SHARPE GO_FILE
-        consider MODEL for promotion (champion re-measured at 0.0) after GO_FILE exists
+        consider MODEL for promotion (the serving champion re-measured at 0.0) after GO_FILE exists
 
 Prints one JSON line with what it did.
 """
@@ -69,7 +69,8 @@ def promote(storage: str, model: str, sharpe: str, go: str) -> None:
     candidate = ChampionRecord(phase="phase2", model_path=model, test_sharpe=float(sharpe))
     registry = ChampionRegistry(storage)
     _wait(Path(go))
-    decision = registry.consider(candidate, champion_sharpe=0.0)
+    # The champion as it serves under the lock is "re-measured" at 0.0: both candidates beat it.
+    decision = registry.consider(candidate, measure=lambda champion: 0.0)
     print(json.dumps({"promoted": decision.promoted, "version": decision.current.version}))
 
 

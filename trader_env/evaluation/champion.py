@@ -23,7 +23,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -225,6 +225,7 @@ class ChampionRegistry:
         candidate: ChampionRecord,
         min_improvement: float = 0.0,
         champion_sharpe: float | None = None,
+        measure: Callable[[ChampionRecord], float | None] | None = None,
     ) -> PromotionDecision:
         """Promote ``candidate`` if there is no champion or it beats the champion.
 
@@ -232,6 +233,11 @@ class ChampionRegistry:
         Sharpe is its recorded ``test_sharpe`` unless ``champion_sharpe`` is given: pass the
         champion re-measured on the candidate's held-out data when the test split has changed,
         so both are compared on the same days. A candidate with a non-finite Sharpe is refused.
+
+        ``measure(champion)`` re-measures the champion serving when the lock is taken (None:
+        use the other baselines). Pass it instead of ``champion_sharpe`` whenever another
+        process may change the champion meanwhile: the decision is then taken against the
+        champion as it is under the lock, not one that was replaced while it was measured.
         """
         if not math.isfinite(candidate.test_sharpe):
             previous = self.current()
@@ -249,7 +255,14 @@ class ChampionRegistry:
             stored_previous = self._by_version(state, state.current_version)
             previous = None if stored_previous is None else self._resolve(stored_previous)
             if previous is not None:
-                baseline = previous.test_sharpe if champion_sharpe is None else champion_sharpe
+                measured = measure(previous) if measure is not None else None
+                baseline = (
+                    measured
+                    if measured is not None
+                    else previous.test_sharpe
+                    if champion_sharpe is None
+                    else champion_sharpe
+                )
                 if not candidate.test_sharpe > baseline + min_improvement:
                     return PromotionDecision(
                         False,
