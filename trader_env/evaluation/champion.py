@@ -11,6 +11,10 @@ A promotion first copies the model (temporary file + ``os.replace``) and then re
 not reference: it changes nothing, and a later promotion of the same bytes reuses its name.
 Model copies are never overwritten with different content: the name carries the version and a
 hash of the bytes. Rolled-back champions and their files stay on disk for audit.
+
+``demote`` is the forward ledger's rollback (``trader_env.production``): the champion that
+broke a forward-risk limit stops serving, the latest earlier champion that was never demoted
+serves again, or none does (``current_version`` null).
 """
 
 from __future__ import annotations
