@@ -13,7 +13,7 @@ import dagster as dg
 import polars as pl
 import torch
 
-from pipelines.metadata import json_safe
+from pipelines.metadata import json_safe, table
 from trader_env.config import load_phase_config
 from trader_env.dataset import MarketData
 from trader_env.evaluation.champion import ChampionRecord, ChampionRegistry
@@ -135,7 +135,7 @@ def forward_ledger(
         if key in summary:
             metadata[key] = dg.MetadataValue.float(float(summary[key]))
     if outcome.appended:
-        metadata["appended"] = dg.MetadataValue.md(
+        metadata["appended"] = table(
             pl.DataFrame(
                 [
                     {
@@ -144,13 +144,12 @@ def forward_ledger(
                         "costs": round(row.costs, 2),
                         "turnover": round(row.turnover, 3),
                         "equity": round(row.equity, 2),
-                        "intraday_dd": f"{row.intraday_drawdown:.2%}",
+                        "intraday_drawdown": round(row.intraday_drawdown, 5),
                     }
-                    for row in outcome.appended[-20:]
+                    for row in outcome.appended
                 ]
-            )
-            .to_pandas()
-            .to_markdown(index=False)
+            ).tail(30),  # the newest days: a first turn may append months
+            limit=30,
         )
     if outcome.plot is not None:
         metadata["plot"] = dg.MetadataValue.path(str(outcome.plot))
@@ -188,9 +187,7 @@ def champion_signal(
         rows,
         metadata={
             "champion": f"v{champion.version} ({champion.phase})",
-            "positions": dg.MetadataValue.md(
-                pl.DataFrame(rows).drop("equity").to_pandas().to_markdown(index=False)
-            ),
+            "positions": table(pl.DataFrame(rows), limit=len(rows)),
             "lineage": dg.MetadataValue.json(json_safe(lineage_line(champion))),
         },
     )
