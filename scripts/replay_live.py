@@ -17,6 +17,7 @@ must hold no other data files. Re-running continues after the last session alrea
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 import time
 from pathlib import Path
@@ -75,19 +76,31 @@ def status_line(storage: Path, session: str) -> str:
 
 
 def wait_idle(instance: dg.DagsterInstance, name: str, timeout: float) -> None:
-    """Wait until a run was started for file ``name`` and no run is queued or in progress."""
+    """Wait until the sensor's run for file ``name`` and the promotion after it have finished
+    and nothing else is queued or running."""
     deadline = time.monotonic() + timeout
-    seen = False
     while time.monotonic() < deadline:
-        if not seen:
-            runs = instance.get_runs(filters=dg.RunsFilter(tags={"trigger": "new_market_files"}))
-            seen = any(name in run.tags.get("market_files/changed", "") for run in runs)
-        if seen and not instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE)):
-            return
+        runs = [
+            run
+            for run in instance.get_runs(
+                filters=dg.RunsFilter(tags={"trigger": "new_market_files"})
+            )
+            if name in run.tags.get("market_files/changed", "").split(", ")
+        ]
+        if runs and runs[0].is_finished:
+            record = instance.get_run_record_by_id(runs[0].run_id)
+            ended = dt.datetime.fromtimestamp(record.end_time or 0.0, tz=dt.UTC)  # type: ignore[union-attr]
+            # promote_champion is launched by a run-status sensor once the training run ended.
+            promotions = instance.get_runs(
+                filters=dg.RunsFilter(job_name="promote_champion", created_after=ended)
+            )
+            active = instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE))
+            if promotions and not active:
+                return
         time.sleep(5)
     raise TimeoutError(
-        f"no finished run for {name} within {timeout:.0f} s: is `dagster dev` running with "
-        "DAGSTER_HOME set as in scripts/ui.sh, and its new_market_files sensor on?"
+        f"no finished runs for {name} within {timeout:.0f} s: is `dagster dev` running with "
+        "DAGSTER_HOME set as in scripts/ui.sh, and its sensors on?"
     )
 
 
@@ -115,10 +128,14 @@ def main(argv: list[str] | None = None) -> int:
         f"(storage {storage}, DAGSTER_HOME {home})",
         flush=True,
     )
+    written = sorted(path.name for path in drop.glob("20*.parquet"))
     files = []
     if not (drop / HISTORY_FILE).exists():
         write_history(bars, drop, sessions[0], timezone)
         files.append((None, HISTORY_FILE))
+    else:
+        # A re-run first waits for the runs of the last file an earlier replay wrote.
+        files.append((None, written[-1] if written else HISTORY_FILE))
     pending = [s for s in sessions if not (drop / f"{s.isoformat()}.parquet").exists()]
     if args.max_sessions is not None:
         pending = pending[: args.max_sessions]
