@@ -94,9 +94,14 @@ def test_expectation_test_needs_min_days_and_significance() -> None:
     limits = ForwardLimits(min_days=20, alpha=0.05)
     assert not judge_forward(_rows(losing[:19]), 2.0, limits).demote, "too few days to judge"
     verdict = judge_forward(_rows(losing[:20]), 2.0, limits)
-    assert verdict.demote and "significantly below the validation Sharpe 2.00" in verdict.reason
+    assert verdict.demote and "significantly below the expectation 2.00" in verdict.reason
     # Performing as validated is not a breach, and a champion that never trades is not judged.
     as_validated = rng.normal(2.0 / np.sqrt(252) * 0.005, 0.005, 40)
     assert not judge_forward(_rows(as_validated), 2.0, limits).demote
     assert not judge_forward(_rows(np.zeros(40)), 2.0, limits).demote
-    assert not judge_forward(_rows(losing), None, limits).demote, "no expectation recorded"
+    # The expectation is never below zero: a significant loser goes, whatever validation said.
+    for validation in (None, -25.0):
+        verdict = judge_forward(_rows(losing), validation, limits)
+        assert verdict.demote and "below the expectation 0.00" in verdict.reason
+    flat_loser = rng.normal(-0.0001, 0.005, 40)  # a Sharpe of about -0.3: not significant
+    assert not judge_forward(_rows(flat_loser), -25.0, limits).demote

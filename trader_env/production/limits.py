@@ -7,13 +7,16 @@ starts with a clean record):
    drawdown limit (``max_daily_drawdown_pct`` of ``phase3.yaml``, 5 %), or on which that
    limit halted trading. One such day is enough: it is the loss the limit exists to prevent.
 2. **Below expectation**: a one-sided test of H0 "the true forward Sharpe is at least the
-   Sharpe the champion was selected on (validation)". The statistic is the probabilistic
-   Sharpe ratio (Bailey and Lopez de Prado 2012) of the forward daily returns with the
-   validation Sharpe as benchmark, i.e. P(true Sharpe > validation Sharpe) given the
-   forward Sharpe, the number of days and the returns' skew and kurtosis. H0 is rejected
-   when it falls below ``alpha`` (5 %) after at least ``min_days`` forward days (20, about a
-   month: fewer days leave the test no power and its normal approximation poor). A champion
-   that does not trade (zero variance) is never judged by this rule.
+   expectation", the expectation being the Sharpe the champion was selected on (validation),
+   and never less than zero: a serving model is expected at least not to lose money, so one
+   that loses with significance is demoted whatever its validation said (and when none was
+   recorded). The statistic is the probabilistic Sharpe ratio (Bailey and Lopez de Prado
+   2012) of the forward daily returns with the expectation as benchmark, i.e.
+   P(true Sharpe > expectation) given the forward Sharpe, the number of days and the
+   returns' skew and kurtosis. H0 is rejected when it falls below ``alpha`` (5 %) after at
+   least ``min_days`` forward days (20, about a month: fewer days leave the test no power
+   and its normal approximation poor). A champion that does not trade (zero variance) is
+   never judged by this rule.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from trader_env.atomic import atomic_path
+from trader_env.evaluation.psr import probabilistic_sharpe_ratio
 from trader_env.production.ledger import PERIODS_PER_YEAR, LedgerRow, forward_summary
 
 
@@ -63,21 +67,38 @@ def judge_forward(
                 + (f" ({'; '.join(halted)})" if halted else ""),
             )
     summary = forward_summary(rows, validation_sharpe)
-    n, psr = summary["n_days"], summary["psr_vs_validation"]
+    n = summary["n_days"]
+    expectation = max(validation_sharpe, 0.0) if validation_sharpe is not None else 0.0
+    if not math.isfinite(expectation):
+        expectation = 0.0
+    returns = np.array([row.daily_return for row in rows], dtype=np.float64)
+    psr = (
+        probabilistic_sharpe_ratio(returns, expectation / math.sqrt(PERIODS_PER_YEAR))
+        if n
+        else math.nan
+    )
     if n >= limits.min_days and math.isfinite(psr) and psr < limits.alpha:
         return RollbackVerdict(
             True,
             f"forward Sharpe {summary['forward_sharpe']:.2f} over {n} days is significantly "
-            f"below the validation Sharpe {validation_sharpe:.2f} (PSR {psr:.3f} < "
-            f"{limits.alpha:g})",
+            f"below the expectation {expectation:.2f} (validation Sharpe "
+            f"{_number(validation_sharpe)}, floored at 0; PSR {psr:.3f} < {limits.alpha:g})",
         )
-    detail = f"PSR vs validation {psr:.3f}" if math.isfinite(psr) else "PSR undefined"
+    detail = (
+        f"PSR vs expectation {expectation:.2f}: {psr:.3f}"
+        if math.isfinite(psr)
+        else ("PSR undefined")
+    )
     return RollbackVerdict(
         False,
         f"within limits over {n} forward day(s): worst intraday drawdown "
         f"{-summary['worst_intraday_drawdown']:.2%} < {limits.daily_drawdown_limit:.0%}; "
         f"{detail}" + (f" (judged from {limits.min_days} days)" if n < limits.min_days else ""),
     )
+
+
+def _number(value: float | None) -> str:
+    return "none" if value is None else f"{value:.2f}"
 
 
 def plot_forward(

@@ -136,7 +136,7 @@ def run_ledger_turn(
             f"v{serving.version} ({serving.phase})" if serving else "no champion"
         )
     if validation is None or not math.isfinite(validation):
-        summary["note"] = "no validation Sharpe recorded: the expectation test is skipped"
+        summary["note"] = "no validation Sharpe recorded: the expectation is a Sharpe of 0"
     return LedgerOutcome(
         champion,
         appended,
