@@ -64,3 +64,19 @@ def test_demote_only_the_version_it_judged(tmp_path: Path) -> None:
     # A run judged v1's forward days, but v2 was promoted meanwhile: nothing is demoted.
     assert registry.demote("v1 broke its limits", version=1).version == v2  # type: ignore[union-attr]
     assert [e.action for e in registry.history()] == ["promoted", "promoted"]
+
+
+def test_a_demoted_model_is_not_promoted_again(tmp_path: Path) -> None:
+    registry = ChampionRegistry(tmp_path / "store")
+    _promote(registry, tmp_path, "a", 0.5)
+    registry.demote("v1 lost with significance")
+    # The next nightly run retrains on unchanged training data: the same bytes come back.
+    again = registry.consider(
+        ChampionRecord(
+            phase="phase2", model_path=str(tmp_path / "candidates" / "a.zip"), test_sharpe=0.5
+        )
+    )
+    assert not again.promoted and registry.current() is None
+    assert again.reason.startswith("candidate is identical to champion v1, demoted at ")
+    assert again.reason.endswith(": v1 lost with significance")
+    assert _promote(registry, tmp_path, "b", 0.1) == 2, "a different model may serve"

@@ -258,6 +258,9 @@ class ChampionRegistry:
             state = self._load()
             stored_previous = self._by_version(state, state.current_version)
             previous = None if stored_previous is None else self._resolve(stored_previous)
+            refusal = self._demoted_twin(state, source)
+            if refusal is not None:
+                return PromotionDecision(False, refusal, previous, previous)
             if previous is not None:
                 measured = measure(previous) if measure is not None else None
                 baseline = (
@@ -309,6 +312,22 @@ class ChampionRegistry:
                 )
             )
         return PromotionDecision(True, reason, previous, self._resolve(stored))
+
+    def _demoted_twin(self, state: _RegistryFile, source: Path) -> str | None:
+        """Why ``source`` may not serve: it is byte-identical to a demoted champion (retraining
+        on unchanged training data reproduces the same model), or None."""
+        demoted = {e.replaced_version: e for e in state.events if e.action == "demoted"}
+        if not demoted:
+            return None
+        sha = _sha256(source)
+        for record in state.champions:
+            event = demoted.get(record.version)
+            if event is not None and record.model_sha256 == sha:
+                return (
+                    f"candidate is identical to champion v{record.version}, demoted at "
+                    f"{event.at}: {event.reason}"
+                )
+        return None
 
     def rollback(self, reason: str = "manual rollback") -> ChampionRecord:
         """Make the champion that the current one replaced serve again, and return it.
