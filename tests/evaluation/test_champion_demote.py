@@ -68,15 +68,33 @@ def test_demote_only_the_version_it_judged(tmp_path: Path) -> None:
 
 def test_a_demoted_model_is_not_promoted_again(tmp_path: Path) -> None:
     registry = ChampionRegistry(tmp_path / "store")
-    _promote(registry, tmp_path, "a", 0.5)
-    registry.demote("v1 lost with significance")
-    # The next nightly run retrains on unchanged training data: the same bytes come back.
-    again = registry.consider(
-        ChampionRecord(
-            phase="phase2", model_path=str(tmp_path / "candidates" / "a.zip"), test_sharpe=0.5
+    lineage = {"config_hash": "c0ffee", "seed": 42, "data_version": "day1"}
+
+    def candidate(name: str, content: str, validation_sharpe: float, **changes) -> ChampionRecord:
+        model = tmp_path / "candidates" / f"{name}.zip"
+        model.parent.mkdir(parents=True, exist_ok=True)
+        model.write_bytes(content.encode())
+        return ChampionRecord(
+            phase="phase2",
+            model_path=str(model),
+            test_sharpe=0.5,
+            validation_sharpe=validation_sharpe,
+            lineage={**lineage, **changes},
         )
-    )
-    assert not again.promoted and registry.current() is None
-    assert again.reason.startswith("candidate is identical to champion v1, demoted at ")
-    assert again.reason.endswith(": v1 lost with significance")
-    assert _promote(registry, tmp_path, "b", 0.1) == 2, "a different model may serve"
+
+    assert registry.consider(candidate("a", "weights", 1.25)).promoted
+    registry.demote("v1 lost with significance")
+    # The same bytes, or the nightly retrain on unchanged training data: other bytes (SB3
+    # metadata), same phase, config, seed and validation Sharpe, newer data version.
+    for again in (
+        candidate("b", "weights", 1.25),
+        candidate("c", "weights + run metadata", 1.25, data_version="day2"),
+    ):
+        decision = registry.consider(again)
+        assert not decision.promoted and registry.current() is None
+        assert decision.reason.startswith("candidate is the model of champion v1 again (same ")
+        assert decision.reason.endswith(": v1 lost with significance")
+    # Another config or another validation Sharpe is another model: it may serve.
+    assert registry.consider(candidate("d", "other", 1.25, config_hash="beef")).promoted
+    registry.demote("v2 broke the daily drawdown limit")
+    assert registry.consider(candidate("e", "retrained", 0.75)).promoted

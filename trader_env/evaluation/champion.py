@@ -258,7 +258,7 @@ class ChampionRegistry:
             state = self._load()
             stored_previous = self._by_version(state, state.current_version)
             previous = None if stored_previous is None else self._resolve(stored_previous)
-            refusal = self._demoted_twin(state, source)
+            refusal = self._demoted_twin(state, source, candidate)
             if refusal is not None:
                 return PromotionDecision(False, refusal, previous, previous)
             if previous is not None:
@@ -313,19 +313,37 @@ class ChampionRegistry:
             )
         return PromotionDecision(True, reason, previous, self._resolve(stored))
 
-    def _demoted_twin(self, state: _RegistryFile, source: Path) -> str | None:
-        """Why ``source`` may not serve: it is byte-identical to a demoted champion (retraining
-        on unchanged training data reproduces the same model), or None."""
+    def _demoted_twin(
+        self, state: _RegistryFile, source: Path, candidate: ChampionRecord
+    ) -> str | None:
+        """Why ``candidate`` may not serve: it is the model of a demoted champion again, or None.
+
+        Retraining on unchanged training data (the nightly run after new days arrive: the
+        training split is fixed by date) reproduces the same policy in a file with other
+        bytes (SB3 stores run metadata). The same model is recognised by identical bytes, or
+        by the same phase, config hash and seed with the very same validation Sharpe (a
+        deterministic backtest of the same policy on the same days gives the same float).
+        """
         demoted = {e.replaced_version: e for e in state.events if e.action == "demoted"}
         if not demoted:
             return None
         sha = _sha256(source)
+        keys = ("config_hash", "seed")
         for record in state.champions:
             event = demoted.get(record.version)
-            if event is not None and record.model_sha256 == sha:
+            if event is None:
+                continue
+            same_policy = (
+                record.phase == candidate.phase
+                and record.validation_sharpe is not None
+                and record.validation_sharpe == candidate.validation_sharpe
+                and all(record.lineage.get(k) == candidate.lineage.get(k) for k in keys)
+            )
+            if record.model_sha256 == sha or same_policy:
                 return (
-                    f"candidate is identical to champion v{record.version}, demoted at "
-                    f"{event.at}: {event.reason}"
+                    f"candidate is the model of champion v{record.version} again (same "
+                    f"{'bytes' if record.model_sha256 == sha else 'phase, config, seed and validation Sharpe'}"
+                    f"), demoted at {event.at}: {event.reason}"
                 )
         return None
 
