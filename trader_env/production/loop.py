@@ -56,7 +56,11 @@ def selection_end(record: ChampionRecord, market: MarketData) -> date:
 
 
 def champion_env(record: ChampionRecord) -> EnvConfig:
-    """The environment config the champion is replayed in (its lineage's ``env_config``)."""
+    """The environment config the champion is replayed in: its lineage's
+    ``production_env_config`` (its env under production costs) when recorded, else
+    ``env_config`` (the env its gate was judged in)."""
+    if "production_env_config" in record.lineage:
+        return EnvConfig.model_validate(record.lineage["production_env_config"])
     if "env_config" not in record.lineage or "algorithm" not in record.lineage:
         raise ValueError(
             f"champion v{record.version} ({record.model_path}): its lineage has no env_config "
