@@ -6,7 +6,16 @@ import dagster as dg
 
 from pipelines.partitions import all_symbols_tags
 
-TRAINING_SELECTION = dg.AssetSelection.all() - dg.AssetSelection.assets("champion_model")
+#: Assets of the promote_champion job: promotion, then the forward ledger (which may demote),
+#: then the signal of whoever serves afterwards.
+SERVING_ASSETS = ("champion_model", "forward_ledger", "champion_signal")
+TRAINING_SELECTION = dg.AssetSelection.all() - dg.AssetSelection.assets(*SERVING_ASSETS)
+
+#: Run tag shared by every job that writes the data, models or registry. The instance's run
+#: queue (``pipelines/instance.py``) lets one such run go at a time: two trainings on two cores
+#: would slow each other down and write the same asset files, and a promotion must not judge
+#: a champion that another run is replacing.
+EXCLUSIVE_TAG = {"trader/exclusive": "train_or_promote"}
 
 full_pipeline = dg.define_asset_job(
     "full_pipeline",
@@ -17,6 +26,7 @@ full_pipeline = dg.define_asset_job(
     "champion is promoted right after by promote_champion (launched by the sensor below and by "
     "`python -m pipelines`), so that phases that passed are promoted even when a later gate "
     "fails and skips the rest of this run.",
+    tags=EXCLUSIVE_TAG,
 )
 
 nightly_retrain = dg.define_asset_job(
@@ -24,19 +34,23 @@ nightly_retrain = dg.define_asset_job(
     selection=TRAINING_SELECTION,
     description="Nightly: ingest new data, recompute features, retrain and re-evaluate every "
     "phase; promote_champion follows.",
-    tags={"trigger": "nightly"},
+    tags={"trigger": "nightly", **EXCLUSIVE_TAG},
 )
 
 market_data_job = dg.define_asset_job(
     "market_data",
     selection=dg.AssetSelection.groups("market_data"),
     description="Ingest and validate bars only.",
+    tags=EXCLUSIVE_TAG,
 )
 
 promote_champion = dg.define_asset_job(
     "promote_champion",
-    selection=dg.AssetSelection.assets("champion_model"),
-    description="Promote the latest phase whose gate passed, if it beats the serving champion.",
+    selection=dg.AssetSelection.assets(*SERVING_ASSETS),
+    description="Promote the latest phase whose gate passed, if it beats the serving champion; "
+    "then extend the forward ledger (demoting the champion if it broke a forward-risk limit) "
+    "and compute the serving champion's next-bar signal.",
+    tags=EXCLUSIVE_TAG,
 )
 
 #: Timezone of the nightly schedule, e.g. "Europe/London"; the exchange's by default.

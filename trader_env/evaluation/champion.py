@@ -224,7 +224,7 @@ class ChampionRegistry:
             stored_previous = self._by_version(state, state.current_version)
             previous = None if stored_previous is None else self._resolve(stored_previous)
             evidence_text = f"DSR {dsr:.3f} over {n_trials} trial(s)"
-            refusal = self._refusal(
+            refusal = self._demoted_twin(state, sha, candidate) or self._refusal(
                 sharpe,
                 previous,
                 dsr,
@@ -347,36 +347,72 @@ class ChampionRegistry:
         )
         return stored
 
-    def demote(self, reason: str) -> ChampionRecord | None:
-        """Take the serving champion out of service and return the one serving instead.
+    def demote(self, reason: str, version: int | None = None) -> ChampionRecord | None:
+        """Take the serving champion out of service and return the one serving afterwards.
 
-        Walks back through the chain of promotions to the newest previous champion that is
-        still eligible (its gate judged under production costs); without one there is no
-        champion. Records a ``demoted`` event with ``reason``. Raises
-        :class:`ChampionRegistryError` when no champion serves.
+        Walks back the chain of promotions to the latest earlier champion that is eligible
+        (gated under production costs) and was never demoted itself; with none left, no
+        champion serves (``current()`` returns None). Records a ``demoted`` event with
+        ``reason``. The decision is taken under the registry lock against the champion as it
+        is then: with ``version`` given, nothing happens unless that version still serves
+        (another process may have promoted or demoted in between), and the current champion is
+        returned. Without a serving champion nothing happens and None is returned.
         """
         with self._locked():
             state = self._load()
             current = self._by_version(state, state.current_version)
-            if current is None:
-                raise ChampionRegistryError(f"{self.registry_path}: no champion to demote")
+            if current is None or (version is not None and current.version != version):
+                return None if current is None else self._resolve(current)
+            demoted = {e.replaced_version for e in state.events if e.action == "demoted"}
+            demoted.add(current.version)
             target = self._by_version(state, current.previous_version)
-            while target is not None and not target.eligible:
+            while target is not None and (target.version in demoted or not target.eligible):
                 target = self._by_version(state, target.previous_version)
-            version = None if target is None else target.version
+            new_version = None if target is None else target.version
             event = ChampionEvent(
                 action="demoted",
                 at=_now(),
-                version=version,
+                version=new_version,
                 replaced_version=current.version,
                 reason=reason,
             )
             self._save(
                 state.model_copy(
-                    update={"current_version": version, "events": [*state.events, event]}
+                    update={"current_version": new_version, "events": [*state.events, event]}
                 )
             )
         return None if target is None else self._resolve(target)
+
+    def _demoted_twin(self, state: RegistryFile, sha: str, candidate: ChampionRecord) -> str | None:
+        """Why ``candidate`` may not serve: it is the model of a demoted champion again, or None.
+
+        Retraining on unchanged training data (the nightly run after new days arrive: the
+        training split is fixed by date) reproduces the same policy in a file with other bytes
+        (SB3 stores run metadata). The same model is recognised by identical bytes, or by the
+        same phase, config hash and seed with the very same validation Sharpe (a deterministic
+        backtest of the same policy on the same days gives the same float).
+        """
+        demoted = {e.replaced_version: e for e in state.events if e.action == "demoted"}
+        for record in state.champions:
+            event = demoted.get(record.version)
+            if event is None:
+                continue
+            same_policy = (
+                record.phase == candidate.phase
+                and record.validation_sharpe is not None
+                and record.validation_sharpe == candidate.validation_sharpe
+                and all(
+                    record.lineage.get(k) == candidate.lineage.get(k)
+                    for k in ("config_hash", "seed")
+                )
+            )
+            if record.model_sha256 == sha or same_policy:
+                how = "bytes" if record.model_sha256 == sha else "phase, config, seed and Sharpe"
+                return (
+                    f"candidate is the model of champion v{record.version} again (same {how}), "
+                    f"demoted at {event.at}: {event.reason}"
+                )
+        return None
 
     def demote_ineligible(self) -> list[str]:
         """Demote serving champions whose gate was not judged under production costs (records

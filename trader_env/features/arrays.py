@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import polars as pl
 
@@ -20,6 +22,7 @@ def to_market_arrays(
     part: PartName,
     normalize: bool = True,
     fold: int | None = None,
+    between: tuple[date, date] | None = None,
 ) -> list[MarketArrays]:
     """One :class:`~trader_env.contracts.MarketArrays` per symbol of ``part`` (or of fold
     ``fold``'s part), in symbol order.
@@ -33,6 +36,9 @@ def to_market_arrays(
     1970-01-01 of the session date, ``ts`` int64 epoch microseconds (UTC). All arrays are
     read-only. A symbol without rows in the part is absent from the list. When ``regimes``
     has ``vol_bucket``, it is in ``extras["vol_bucket"]`` (int8, index into VOL_BUCKETS).
+
+    ``between`` = (first, last) session dates, inclusive, replaces ``part``: the forward ledger
+    and the signals read sessions after every split, still normalised with the train stats.
     """
     market_names = [name for name in splits.feature_names if name not in REGIME_INPUTS]
     names = [*market_names, *REGIME_INPUTS]
@@ -52,12 +58,14 @@ def to_market_arrays(
         .join(features.select(*keys, "session", *market_names), on=keys)
         .join(regimes.select(*keys, *REGIME_INPUTS, "regime_code", *buckets), on=keys)
     )
-    rows = select_split(joined, splits, part, fold)
+    if between is None:
+        rows = select_split(joined, splits, part, fold)
+        where = f"part {part!r}" + (f" of fold {fold}" if fold is not None else "")
+    else:
+        rows = joined.filter(pl.col("session").is_between(*between))
+        where = f"sessions {between[0]}..{between[1]}"
     if rows.height == 0:
-        raise ValueError(
-            f"to_market_arrays: no bar with features and a regime in part {part!r}"
-            + (f" of fold {fold}" if fold is not None else "")
-        )
+        raise ValueError(f"to_market_arrays: no bar with features and a regime in {where}")
     if normalize:
         rows = apply_normalization(rows, stats)
     prepared = rows.sort(keys).select(
