@@ -11,6 +11,7 @@ import torch
 from stable_baselines3 import PPO
 
 from trader_env.config import load_phase_config
+from trader_env.costs import production_costs, with_production_costs
 from trader_env.data import load_bars, load_data_config
 from trader_env.dataset import MarketData, build_market_data
 from trader_env.env import EnvConfig, make_env
@@ -31,7 +32,9 @@ def market(test_bars: pl.DataFrame) -> MarketData:
 @pytest.fixture(scope="session")
 def env_config() -> EnvConfig:
     """Phase 2's environment: production costs, flat at every session end."""
-    return load_phase_config(2, profile="test").env
+    # Phase 2 as it trains: with the synthetic symbols' production costs (costs.yaml).
+    costs = production_costs(["SYNA", "SYNB"], "us_equity", profile="test")
+    return with_production_costs(load_phase_config(2, profile="test"), costs).env
 
 
 def save_leaning_model(

@@ -41,6 +41,7 @@ class SlowPolicy:
 
 def ledger(storage: str, model: str, n_sessions: str, delay: str, go: str) -> None:
     from trader_env.config import load_phase_config
+    from trader_env.costs import production_costs, with_production_costs
     from trader_env.data import load_bars, load_data_config
     from trader_env.dataset import build_market_data
     from trader_env.production import ForwardLedger, play_forward_days
@@ -53,7 +54,8 @@ def ledger(storage: str, model: str, n_sessions: str, delay: str, go: str) -> No
     last = full.features["session"].unique().sort().to_list()[int(n_sessions) - 1]
     market = through(full, last)
     policy = SlowPolicy(load_policy("PPO", model), float(delay))
-    env = load_phase_config(2, profile="test").env
+    costs = production_costs(["SYNA", "SYNB"], "us_equity", profile="test")
+    env = with_production_costs(load_phase_config(2, profile="test"), costs).env
     _wait(Path(go))
     rows = ForwardLedger(storage).append(
         lambda existing: play_forward_days(
