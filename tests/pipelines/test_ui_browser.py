@@ -187,7 +187,9 @@ def _open_and_wait_for(driver, server: DevServer, path: str, texts: list[str]) -
 
 def test_ui_shows_the_phase_assets_and_their_gates(dagster_dev, browser, tmp_path) -> None:
     phase_assets = [f"phase{p}_{kind}" for p in PHASES for kind in ("model", "evaluation")]
-    lineage = "/assets/phase5_evaluation?view=lineage&lineageScope=upstream&lineageDepth=20"
+    lineage = (
+        f"/assets/phase{PHASES[-1]}_evaluation?view=lineage&lineageScope=upstream&lineageDepth=20"
+    )
     text = _open_and_wait_for(
         browser, dagster_dev, lineage, ["raw_bars", "bars", "splits", *phase_assets]
     )
