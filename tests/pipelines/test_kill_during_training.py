@@ -18,7 +18,7 @@ from trader_env.evaluation import ChampionRegistry
 from trader_env.evaluation.champion import SharpeEvidence
 from trader_env.paths import PROJECT_ROOT
 from trader_env.training import algorithm_class
-from trader_env.workflow import candidate_record
+from trader_env.workflow import candidate_record, load_policy
 
 #: Prefix of the temporary file of a write in progress (trader_env.atomic): not a stored asset.
 TEMPORARY_PREFIX = ".tmp-"
@@ -123,7 +123,8 @@ def test_sigkill_during_phase2_training_keeps_champion_and_models(
     assert registry.current() == champion, "the previous champion still serves"
     algorithm_class(champion.lineage["algorithm"]).load(champion.model_path, device="cpu")
     for model_file in models_before:
-        algorithm_class("PPO").load(model_file, device="cpu")
+        # Phase 6 stores its regime router (specialists in one file), the others PPO.
+        load_policy("RegimeRouter" if "phase6" in model_file.parts else "PPO", model_file)
     new_phase2 = set((storage / "models" / "phase2").glob("*.zip")) - set(models_before)
     assert not new_phase2, "no half-trained phase 2 model was published"
     stored = _read_stored_assets(storage / "assets")
