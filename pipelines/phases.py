@@ -106,6 +106,8 @@ def _model_metadata(model: PhaseModel) -> dict:
             "diagnostics": finals,
             "diagnostics_series": {k: series[k] for k in SERIES_SHOWN if k in series},
             "curriculum_history": model.curriculum_history,
+            "checkpoint_selection": model.selection
+            or "none: the final model is kept (training.selection.fraction is 0)",
         }
     )
     metadata["model_path"] = dg.MetadataValue.path(str(model.model_path))
