@@ -2,9 +2,11 @@
 and on SPY (the no-harm floor and the beat-the-baselines goal), per seed and variant.
 
 Trains phases 1 and 2 as the pipeline does (phase 2 with each symbol's production costs,
-warm-started from phase 1 unless a variant says otherwise) with the given profile, evaluates
-phase 2 exactly as the `phase2_evaluation` asset does (gate on validation, test reported,
-baselines under the same costs), and prints one row per (seed, variant):
+warm-started from phase 1 unless a variant says otherwise) with the given profile, backtests
+phase 2 on validation and test in its own environment and judges its gate on validation as the
+`phase2_evaluation` asset does (without its reports and cost sensitivity, to save time on a
+shared machine; the intraday baselines, under the same costs, are run once per market), and
+prints one row per (seed, variant):
 
 - synthetic market: the agent's Sharpe as a fraction of the budget-held oracle's
   (:mod:`trader_env.workflow.fair_oracle`: the best policy that knows the true drift, pays the
@@ -17,7 +19,8 @@ baselines under the same costs), and prints one row per (seed, variant):
 
 A variant is a name and a JSON override of phase 2's config, e.g.
 ``--variant fresh='{"training": {"warm_start": false}}'``; phase 1 is trained once per seed and
-shared by the variants. ``--json`` writes every row for learning.md.
+shared by the variants (``--phase1 SEED=PATH`` reuses a phase 1 model already trained with that
+seed). ``--json`` writes every row for learning.md.
 
     .venv/bin/python benchmarks/bench_learning.py --market synthetic --seeds 42 1 2
     .venv/bin/python benchmarks/bench_learning.py --market spy --seeds 42 1 2 \\
@@ -32,20 +35,25 @@ import math
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from trader_env.config import load_phase_config
 from trader_env.costs import production_costs, with_production_costs
 from trader_env.data import generate_synthetic_market, load_bars, load_data_config
 from trader_env.dataset import MarketData, build_market_data
+from trader_env.evaluation.backtest import run_backtest
+from trader_env.evaluation.gates import evaluate_gate
 from trader_env.evaluation.metrics import compute_metrics
 from trader_env.lineage import frame_fingerprint
 from trader_env.workflow import (
     env_cost_per_side_bps,
-    evaluate_phase_model,
+    load_policy,
+    oracle_comparison,
     oracle_daily_returns,
     train_phase_model,
 )
+from trader_env.workflow.evaluation import _baseline_metrics, backtest_metrics, best_baseline_sharpe
 from trader_env.workflow.fair_oracle import budget_held_daily_returns, turnover_budget
 from trader_env.yaml_config import deep_merge
 
@@ -80,19 +88,23 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2])
     parser.add_argument("--variant", type=parse_variant, action="append", default=None)
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
+    parser.add_argument("--phase1", type=parse_variant, action="append", default=[])
     args = parser.parse_args()
     variants = args.variant or [("committed", {})]
 
     started = time.perf_counter()
     market, oracle, symbols, market_type = load_market(args.market, args.profile)
     costs = production_costs(symbols, market_type, profile=args.profile)
+    reused = {int(seed): Path(str(path)) for seed, path in args.phase1}
+    baselines: dict[str, float] = {}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         storage = Path(tmp)
         version = frame_fingerprint(market.bars)
         for seed in args.seeds:
             seeded = {"training": {"seed": seed}}
-            phase1 = None
+            # The warm start reads only the model file of the previous phase.
+            phase1: Any = SimpleNamespace(model_path=reused[seed]) if seed in reused else None
             for name, override in variants:
                 config = with_production_costs(
                     load_phase_config(2, args.profile, overrides=deep_merge(override, seeded)),
@@ -110,27 +122,11 @@ def main() -> None:
                 start = time.perf_counter()
                 model = train_phase_model(config, market, storage, version, previous=phase1)
                 train_s = _since(start)
-                cost_bps = env_cost_per_side_bps(config.env, market.bars)
-                budget = turnover_budget(config)
-                fair = {}
-                unconstrained = None
-                if oracle is not None:
-                    for part in ("validation", "test"):
-                        fair[part] = budget_held_daily_returns(
-                            oracle, market, cost_bps, budget, _size(config), part
-                        )
-                    unconstrained = oracle_daily_returns(oracle, market, cost_bps)
                 start = time.perf_counter()
-                evaluation = evaluate_phase_model(
-                    model,
-                    market,
-                    storage,
-                    config.env.with_costs(costs),
-                    unconstrained,
-                    fair.get("test"),
-                )
-                row = _row(seed, name, model, evaluation, fair, len(symbols))
-                row.update(train_s=train_s, eval_s=_since(start), budget=budget)
+                if not baselines:
+                    baselines = _baselines(config, market)
+                row = _row(seed, name, model, market, oracle, baselines, len(symbols))
+                row.update(train_s=train_s, eval_s=_since(start), budget=turnover_budget(config))
                 rows.append(row)
                 if args.json is not None:  # after every row: a long run's partial results
                     _write(args.json, _since(started), rows)
@@ -153,33 +149,53 @@ def _size(config: Any) -> float:
     return sizing.fixed_fraction if sizing.method == "fixed" else sizing.max_kelly_fraction
 
 
-def _row(seed, name, model, evaluation, fair, n_symbols) -> dict[str, Any]:
-    capital = model.config.env.initial_capital * n_symbols
+def _baselines(config: Any, market: MarketData) -> dict[str, float]:
+    """Best intraday baseline Sharpe per part (same env and production costs as phase 2)."""
+    limit = config.evaluation.drawdown_limit
+    return {
+        part: best_baseline_sharpe(
+            _baseline_metrics(market.arrays(part), config.env, market, limit)  # type: ignore[arg-type]
+        )
+        for part in ("validation", "test")
+    }
+
+
+def _row(seed, name, model, market, oracle, baselines, n_symbols) -> dict[str, Any]:
+    config = model.config
+    capital = config.env.initial_capital * n_symbols
+    timezone = market.splits.session_timezone
+    policy = load_policy(model.algorithm, model.model_path)
+    cost_bps = env_cost_per_side_bps(config.env, market.bars)
+    budget = turnover_budget(config)
     row: dict[str, Any] = {
         "seed": seed,
         "variant": name,
         "timesteps": model.timesteps,
         "warm_start": model.warm_start_note,
         "selection": (model.selection or {}).get("reason", "none"),
-        "gate_passed": evaluation.gate.passed,
-        "gate_failures": [c.text for c in evaluation.gate.failures],
     }
     for part in ("validation", "test"):
-        own = evaluation.metrics[part]
-        production = evaluation.production_metrics[part]
+        result = run_backtest(policy, market.arrays(part), config.env, session_timezone=timezone)
+        own = backtest_metrics(result, config.evaluation.drawdown_limit)
         row[part] = {
             "sharpe": own["sharpe"],
             "psr": own["psr"],
             "daily_turnover": own["daily_turnover"],
-            "net_pnl_pct": 100 * production["net_pnl"] / capital,
-            "best_intraday_baseline_sharpe": production["best_intraday_baseline_sharpe"],
+            "net_pnl_pct": 100 * own["net_pnl"] / capital,
+            "best_intraday_baseline_sharpe": baselines[part],
         }
-        if part in fair:
-            fair_sharpe = compute_metrics(fair[part])["sharpe"]
+        if part == "validation":
+            gate = evaluate_gate(own, config.gate)
+            row["gate_passed"] = gate.passed
+            row["gate_failures"] = [c.text for c in gate.failures]
+        if oracle is not None:
+            fair = budget_held_daily_returns(oracle, market, cost_bps, budget, _size(config), part)
+            fair_sharpe = compute_metrics(fair)["sharpe"]
             row[part]["fair_oracle_sharpe"] = fair_sharpe
             row[part]["fair_fraction"] = own["sharpe"] / fair_sharpe if fair_sharpe > 0 else None
-        if "oracle_fraction" in own:
-            row[part]["oracle_fraction"] = own["oracle_fraction"]
+            unconstrained = oracle_daily_returns(oracle, market, cost_bps, part)
+            comparison = oracle_comparison(result.daily_returns, unconstrained)
+            row[part]["oracle_fraction"] = comparison["oracle_fraction"]
     return row
 
 

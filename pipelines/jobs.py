@@ -6,7 +6,10 @@ import dagster as dg
 
 from pipelines.partitions import all_symbols_tags
 
-TRAINING_SELECTION = dg.AssetSelection.all() - dg.AssetSelection.assets("champion_model")
+# Promotion and tuning run as their own jobs (tune_phase: pipelines/tuning.py).
+TRAINING_SELECTION = dg.AssetSelection.all() - dg.AssetSelection.assets(
+    "champion_model", "tuning_proposal"
+)
 
 full_pipeline = dg.define_asset_job(
     "full_pipeline",
