@@ -66,6 +66,11 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
     return name, json.loads(override or "{}")
 
 
+def parse_phase1(text: str) -> tuple[int, Path]:
+    seed, _, path = text.partition("=")
+    return int(seed), Path(path)
+
+
 def load_market(kind: str, profile: str) -> tuple[MarketData, Any, list[str], str]:
     """The market, the synthetic oracle frame (None for SPY), symbols and market type."""
     if kind == "synthetic":
@@ -88,14 +93,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2])
     parser.add_argument("--variant", type=parse_variant, action="append", default=None)
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
-    parser.add_argument("--phase1", type=parse_variant, action="append", default=[])
+    parser.add_argument("--phase1", type=parse_phase1, action="append", default=[])
     args = parser.parse_args()
     variants = args.variant or [("committed", {})]
 
     started = time.perf_counter()
     market, oracle, symbols, market_type = load_market(args.market, args.profile)
     costs = production_costs(symbols, market_type, profile=args.profile)
-    reused = {int(seed): Path(str(path)) for seed, path in args.phase1}
+    reused = dict(args.phase1)
     baselines: dict[str, float] = {}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
