@@ -47,7 +47,7 @@ def tuning_proposal(context: dg.AssetExecutionContext, config: TuneConfig, **inp
     if config.n_trials < 1:
         raise dg.Failure(f"tune_phase: n_trials must be >= 1, got {config.n_trials}")
     bars = inputs["bars"]
-    phase = phase_config(config.phase, symbol_costs(bars))
+    phase = phase_config(config.phase, symbol_costs(bars, inputs["splits"]))
     previous = inputs.get(f"phase{config.phase - 1}_model") if config.phase > 0 else None
     if phase.training.warm_start and config.phase > 0 and previous is None:
         context.log.warning(
