@@ -4,7 +4,7 @@ import os
 
 import dagster as dg
 
-from pipelines import champion, features, jobs, market_data, production, sensors
+from pipelines import champion, features, jobs, market_data, production, sensors, tuning
 from pipelines.io_manager import ParquetIOManager
 from pipelines.phases import build_phase_definitions
 from trader_env.paths import storage_root
@@ -23,9 +23,16 @@ defs = dg.Definitions(
         champion.champion_model,
         production.forward_ledger,
         production.champion_signal,
+        tuning.tuning_proposal,
     ],
     asset_checks=[*dg.load_asset_checks_from_modules([market_data, features]), *phase_checks],
-    jobs=[jobs.full_pipeline, jobs.nightly_retrain, jobs.promote_champion, jobs.market_data_job],
+    jobs=[
+        jobs.full_pipeline,
+        jobs.nightly_retrain,
+        jobs.promote_champion,
+        jobs.market_data_job,
+        tuning.tune_phase_job,
+    ],
     schedules=[jobs.nightly_schedule],
     sensors=[jobs.promote_after_success, jobs.promote_after_failure, sensors.new_market_files],
     resources={

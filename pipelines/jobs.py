@@ -9,7 +9,10 @@ from pipelines.partitions import all_symbols_tags
 #: Assets of the promote_champion job: promotion, then the forward ledger (which may demote),
 #: then the signal of whoever serves afterwards.
 SERVING_ASSETS = ("champion_model", "forward_ledger", "champion_signal")
-TRAINING_SELECTION = dg.AssetSelection.all() - dg.AssetSelection.assets(*SERVING_ASSETS)
+# Tuning runs as its own job (tune_phase: pipelines/tuning.py).
+TRAINING_SELECTION = dg.AssetSelection.all() - dg.AssetSelection.assets(
+    *SERVING_ASSETS, "tuning_proposal"
+)
 
 #: Run tag shared by every job that writes the data, models or registry. The instance's run
 #: queue (``pipelines/instance.py``) lets one such run go at a time: two trainings on two cores

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import polars as pl
 
 from pipelines.metadata import json_safe, plain_metadata
@@ -38,6 +39,7 @@ from trader_env.workflow import (
     oracle_daily_returns,
     train_phase_model,
 )
+from trader_env.workflow.fair_oracle import budget_held_daily_returns, turnover_budget
 from trader_env.yaml_config import ConfigError
 
 
@@ -111,6 +113,8 @@ def _model_metadata(model: PhaseModel) -> dict:
             "diagnostics": finals,
             "diagnostics_series": {k: series[k] for k in SERIES_SHOWN if k in series},
             "curriculum_history": model.curriculum_history,
+            "checkpoint_selection": model.selection
+            or "none: the final model is kept (training.selection.fraction is 0)",
         }
     )
     metadata["model_path"] = dg.MetadataValue.path(str(model.model_path))
@@ -196,22 +200,30 @@ def _build_evaluation_asset(phase: int) -> dg.AssetsDefinition:
     ) -> dg.Output[PhaseEvaluation]:
         market = MarketData(bars, features, regimes, splits)
         production_env = model.config.env.with_costs(symbol_costs(bars, splits))
-        oracle = _synthetic_oracle(market, env_cost_per_side_bps(model.config.env, bars))
-        evaluation = evaluate_phase_model(model, market, storage_root(), production_env, oracle)
+        oracles = _synthetic_oracles(market, model.config, bars)
+        evaluation = evaluate_phase_model(model, market, storage_root(), production_env, *oracles)
         return dg.Output(evaluation, metadata=_evaluation_metadata(evaluation))
 
     return _evaluation
 
 
-def _synthetic_oracle(market: MarketData, cost_bps: float):
-    """The oracle's daily test returns after ``cost_bps`` per side when the data is the
-    synthetic market, else None."""
+def _synthetic_oracles(
+    market: MarketData, config: PhaseConfig, bars: pl.DataFrame
+) -> tuple[pd.Series | None, pd.Series | None]:
+    """When the data is the synthetic market: the daily test returns of its oracle and of the
+    budget-held oracle (the phase's gate turnover bound and fixed sizing), both after the
+    phase's own cost per side; else (None, None)."""
     from trader_env.data import generate_synthetic_market, load_data_config
 
-    config = load_data_config()
-    if config.source != "synthetic":
-        return None
-    return oracle_daily_returns(generate_synthetic_market(config).oracle, market, cost_bps)
+    data_config = load_data_config()
+    if data_config.source != "synthetic":
+        return None, None
+    cost_bps = env_cost_per_side_bps(config.env, bars)
+    oracle = generate_synthetic_market(data_config).oracle
+    sizing = config.env.position_sizing
+    size = sizing.fixed_fraction if sizing.method == "fixed" else sizing.max_kelly_fraction
+    fair = budget_held_daily_returns(oracle, market, cost_bps, turnover_budget(config), size)
+    return oracle_daily_returns(oracle, market, cost_bps), fair
 
 
 KEY_METRICS = (
@@ -229,6 +241,8 @@ KEY_METRICS = (
     "regime_degradation",
     "oracle_sharpe",
     "oracle_fraction",
+    "fair_oracle_sharpe",
+    "fair_oracle_fraction",
 )
 
 

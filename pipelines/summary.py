@@ -129,6 +129,11 @@ def _evaluation_lines(evaluation: PhaseEvaluation) -> list[str]:
             lines.append(_policy_line(name, m))
         if "oracle_fraction" in own:
             lines.append(f"      oracle fraction {own['oracle_fraction']:.2f}")
+        if "fair_oracle_fraction" in own:
+            lines.append(
+                f"      budget-held oracle fraction {own['fair_oracle_fraction']:.2f}"
+                f" (its Sharpe {own['fair_oracle_sharpe']:.2f})"
+            )
     return lines
 
 

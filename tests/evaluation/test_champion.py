@@ -247,3 +247,24 @@ def test_demote_walks_back_to_an_eligible_champion_or_none(tmp_path: Path) -> No
     assert registry.current() is None
     assert [e.action for e in registry.history()] == ["promoted", "promoted", "demoted", "demoted"]
     assert registry.demote("again") is None  # nothing serves: nothing to demote
+
+
+def test_external_trials_count_in_the_deflated_sharpe(tmp_path: Path) -> None:
+    registry = ChampionRegistry(tmp_path)
+    modest = SharpeEvidence(sharpe_per_period=0.16, n_days=123, skew=0.0, kurtosis=3.0)
+    # A search reported 5 configurations; reporting the same search again replaces its count.
+    assert registry.record_external_trials("tune_phase/phase2/x", "phase2", 3) == 3
+    assert registry.record_external_trials("tune_phase/phase2/x", "phase2", 5) == 5
+    assert registry.record_external_trials("tune_phase/phase2/y", "phase2", 2) == 7
+    assert [item.n_trials for item in registry.external_trials()] == [5, 2]
+    # The same evidence that promotes a first candidate alone (DSR ~0.96) is now deflated by
+    # the 7 configurations tried besides it.
+    decision = registry.consider(_candidate(tmp_path, "a", 2.5), modest)
+    assert (
+        not decision.promoted
+        and "not significant" in decision.reason
+        and "over 8 trial(s)" in decision.reason
+    )
+    assert registry.trial_count() == 8 and len(registry.trials()) == 1
+    with pytest.raises(ValueError, match="n_trials must be >= 0"):
+        registry.record_external_trials("z", "phase2", -1)

@@ -149,6 +149,40 @@ class AlgorithmConfig(_Strict):
         return self
 
 
+class SelectionConfig(_Strict):
+    """Checkpoint selection on a slice carved from the end of the training split.
+
+    The last ``fraction`` of the training sessions (after an embargo of the splits'
+    ``embargo_sessions``) is held out of training; the model is scored there ``checkpoints``
+    times, evenly over training, and at the end, and the best-scoring weights are kept. Neither
+    the validation split (the gate) nor the test split (reported) takes part in the choice.
+    """
+
+    fraction: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=0.5,
+        description="Share of the training sessions (from the end) held out as the selection "
+        "slice; 0: no selection, the final model is kept and training uses the whole split.",
+    )
+    checkpoints: int = Field(
+        default=6,
+        ge=1,
+        le=100,
+        description="Periodic scorings on the selection slice, evenly spaced over "
+        "total_timesteps (the final model is scored as well).",
+    )
+    metric: Literal["sharpe", "net_pnl"] = Field(
+        default="sharpe",
+        description="Score on the selection slice: annualised Sharpe of daily returns (0 for "
+        "a policy that never trades) or net P&L (money, after costs).",
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return self.fraction > 0.0
+
+
 class TrainingConfig(_Strict):
     """Budget and execution of one training run."""
 
@@ -185,6 +219,10 @@ class TrainingConfig(_Strict):
         default=True,
         description="Start from the previous phase's model when observation and action "
         "spaces and the algorithm match.",
+    )
+    selection: SelectionConfig = Field(
+        default_factory=SelectionConfig,
+        description="Keep the best of the periodic checkpoints by a slice held out of training.",
     )
 
 

@@ -43,6 +43,8 @@ ORACLE_SCHEMA: dict[str, pl.DataType] = {
     "position": pl.Int8(),
     "pnl": pl.Float64(),
     "net_pnl": pl.Float64(),
+    "expected_next": pl.Float64(),
+    "next_return": pl.Float64(),
 }
 
 
@@ -52,7 +54,10 @@ class SyntheticMarket:
 
     ``oracle.regime`` is the true regime of each bar; ``position`` in {-1, 0, 1} is decided at
     the close of the bar; ``pnl`` / ``net_pnl`` are simple returns of equity over the next bar
-    before / after costs (0 on each session's last bar, where the oracle is flat).
+    before / after costs (0 on each session's last bar, where the oracle is flat);
+    ``expected_next`` is the true expected log return of the next bar given the hidden state at
+    the bar's close (what any oracle may know) and ``next_return`` the realised simple return
+    ``close_{t+1} / close_t - 1`` (0 on the last bar of the data).
     """
 
     bars: pl.DataFrame
@@ -145,6 +150,8 @@ def _simulate_symbol(
         "position": position,
         "pnl": pnl,
         "net_pnl": pnl - config.cost_bps * 1e-4 * turnover,
+        "expected_next": expected_next,
+        "next_return": next_return,
     }
 
 
@@ -213,6 +220,8 @@ def generate_synthetic_market(config: SyntheticSourceConfig | DataConfig) -> Syn
                     "position": arrays["position"],
                     "pnl": arrays["pnl"],
                     "net_pnl": arrays["net_pnl"],
+                    "expected_next": arrays["expected_next"],
+                    "next_return": arrays["next_return"],
                 }
             )
         )

@@ -13,7 +13,9 @@ Model copies are never overwritten with different content: the name carries the 
 hash of the bytes. Rolled-back champions and their files stay on disk for audit.
 
 Honest promotion: only a model whose gate was judged under production costs is eligible; the
-registry counts every distinct candidate ever judged (its trials) and a promotion needs the
+registry counts every distinct candidate ever judged (its trials), plus the configurations that
+searches such as ``tune_phase`` report (:meth:`ChampionRegistry.record_external_trials`), and a
+promotion needs the
 deflated Sharpe ratio of the candidate's validation returns, given that count, to reach the
 threshold, besides beating the serving champion re-measured on the same validation days and
 costs. The test split plays no part in any of it.
@@ -38,6 +40,7 @@ from trader_env.atomic import atomic_path, atomic_write_text
 from trader_env.evaluation.champion_records import (
     ChampionEvent,
     ChampionRecord,
+    ExternalTrials,
     RegistryFile,
     SharpeEvidence,
     TrialRecord,
@@ -78,6 +81,10 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _trial_count(state: RegistryFile) -> int:
+    return len(state.trials) + sum(item.n_trials for item in state.external_trials)
 
 
 class ChampionRegistry:
@@ -157,6 +164,28 @@ class ChampionRegistry:
         """Every distinct candidate judged for promotion, oldest first."""
         return list(self._load().trials)
 
+    def external_trials(self) -> list[ExternalTrials]:
+        """Every search outside promotion that reported its trial count, oldest first."""
+        return list(self._load().external_trials)
+
+    def trial_count(self) -> int:
+        """Trials the deflated Sharpe ratio counts: candidates judged plus external trials."""
+        return _trial_count(self._load())
+
+    def record_external_trials(self, source: str, phase: str, n_trials: int) -> int:
+        """Count ``n_trials`` configurations tried by ``source`` (unique per search: reporting
+        the same source again replaces its count) in every later deflated Sharpe ratio, and
+        return the new total :meth:`trial_count`."""
+        if n_trials < 0:
+            raise ValueError(f"n_trials must be >= 0, got {n_trials}")
+        entry = ExternalTrials(at=_now(), source=source, phase=phase, n_trials=n_trials)
+        with self._locked():
+            state = self._load()
+            others = [item for item in state.external_trials if item.source != source]
+            state = state.model_copy(update={"external_trials": [*others, entry]})
+            self._save(state)
+        return _trial_count(state)
+
     @staticmethod
     def _deflated(state: RegistryFile, evidence: SharpeEvidence) -> tuple[float, int, float]:
         """(DSR, number of trials, cross-trial variance used) for ``evidence``.
@@ -164,9 +193,11 @@ class ChampionRegistry:
         The variance of the trials' per-day Sharpe estimates is floored at ``1 / (n - 1)``,
         the sampling variance of a Sharpe estimate of ``n`` days when the true Sharpe is 0:
         with a handful of trials their spread says little, and luck alone produces at least
-        that much.
+        that much. External trials (:meth:`record_external_trials`) add to the count only:
+        they were scored on the selection slice, not validation, so they have no validation
+        Sharpe to add to the spread.
         """
-        n_trials = len(state.trials)
+        n_trials = _trial_count(state)
         sharpes = [trial.sharpe_per_period for trial in state.trials]
         spread = float(statistics.variance(sharpes)) if len(sharpes) >= 2 else 0.0
         variance = max(spread, 1.0 / max(evidence.n_days - 1, 1))

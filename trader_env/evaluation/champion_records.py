@@ -91,6 +91,19 @@ class TrialRecord(BaseModel):
     n_days: int = Field(description="Validation days the Sharpe was measured on.")
 
 
+class ExternalTrials(BaseModel):
+    """Candidates tried outside promotion (e.g. a hyperparameter search) that the deflated
+    Sharpe ratio must count: the best of many configurations is as selected as the best of
+    many promoted models, even though these never reached validation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    at: str = Field(description="UTC ISO-8601 time they were last reported.")
+    source: str = Field(description="Unique name of the search, e.g. 'tune_phase/phase2/<stamp>'.")
+    phase: str = Field(description="Phase whose configurations were tried, e.g. 'phase2'.")
+    n_trials: int = Field(ge=0, description="Configurations tried.")
+
+
 @dataclass(frozen=True)
 class SharpeEvidence:
     """A candidate's validation daily returns, summarised for the deflated Sharpe ratio:
@@ -140,4 +153,8 @@ class RegistryFile(BaseModel):
     )
     trials: list[TrialRecord] = Field(
         default_factory=list, description="Every distinct candidate judged for promotion."
+    )
+    external_trials: list[ExternalTrials] = Field(
+        default_factory=list,
+        description="Searches outside promotion (tune_phase) and how many trials each ran.",
     )

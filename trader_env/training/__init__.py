@@ -1,5 +1,5 @@
-"""Training: SB3 model factory, callbacks (diagnostics, curriculum, progress) and the phase
-training entry point :func:`train_phase`."""
+"""Training: SB3 model factory, callbacks (diagnostics, curriculum, progress, checkpoint
+selection) and the phase training entry point :func:`train_phase`."""
 
 from trader_env.training.callbacks import CurriculumCallback, DiagnosticsCallback, ProgressCallback
 from trader_env.training.factory import (
@@ -11,15 +11,24 @@ from trader_env.training.factory import (
     make_training_env,
     resolve_device,
 )
-from trader_env.training.train import TrainingResult, save_model_atomically, train_phase
+from trader_env.training.selection import CheckpointSelectionCallback, carve_selection_slice
+from trader_env.training.train import (
+    SelectionSlice,
+    TrainingResult,
+    save_model_atomically,
+    train_phase,
+)
 
 __all__ = [
+    "CheckpointSelectionCallback",
     "CurriculumCallback",
     "DiagnosticsCallback",
     "ProgressCallback",
+    "SelectionSlice",
     "TrainingResult",
     "algorithm_class",
     "build_model",
+    "carve_selection_slice",
     "configure_torch",
     "load_warm_start",
     "make_sb3_logger",

@@ -26,6 +26,17 @@ from trader_env.training.factory import (
     load_warm_start,
     make_training_env,
 )
+from trader_env.training.selection import CheckpointSelectionCallback
+
+
+@dataclass(frozen=True)
+class SelectionSlice:
+    """The held-out end of the training split that picks the checkpoint to keep
+    (see :func:`~trader_env.training.selection.carve_selection_slice`)."""
+
+    arrays: list[MarketArrays]
+    info: dict[str, Any]  # dates and session counts of the slice, recorded with the choice
+    session_timezone: str
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,8 @@ class TrainingResult:
     diagnostics: dict[str, Any]  # {"finals": {...}, "series": {...}}, see DiagnosticsCallback
     curriculum_history: list[dict[str, float]] = field(default_factory=list)
     checkpoint_paths: list[Path] = field(default_factory=list)
+    # Which checkpoint was kept by the selection slice and why (None: no selection).
+    selection: dict[str, Any] | None = None
 
     @property
     def warm_started(self) -> bool:
@@ -74,6 +87,7 @@ def train_phase(
     tensorboard_dir: Path | None = None,
     extra_callbacks: Sequence[BaseCallback] = (),
     progress_interval_s: float = 30.0,
+    selection: SelectionSlice | None = None,
 ) -> TrainingResult:
     """Train ``config``'s model on ``train_arrays`` and save it atomically to ``output_path``.
 
@@ -82,7 +96,9 @@ def train_phase(
     for the whole process. If training fails (an exception anywhere, including in
     ``extra_callbacks``), nothing is written to ``output_path``: a previous model there stays
     byte-identical. Progress goes to ``logger`` (e.g. Dagster's ``context.log``) every
-    ``progress_interval_s`` seconds.
+    ``progress_interval_s`` seconds. With ``selection`` (and ``training.selection`` enabled),
+    the weights saved are those that scored best on the selection slice among the periodic
+    checkpoints and the final model (:class:`~.selection.CheckpointSelectionCallback`).
     """
     output_path = Path(output_path)
     if config.regime_policy is not None:
@@ -124,12 +140,24 @@ def train_phase(
                     name_prefix=output_path.stem,
                 )
             )
+        selector = None
+        if selection is not None and config.training.selection.enabled:
+            selector = CheckpointSelectionCallback(
+                selection.arrays,
+                config.env,
+                config.training.selection,
+                config.training.total_timesteps,
+                selection.session_timezone,
+                selection.info,
+            )
+            callbacks.append(selector)
         callbacks.extend(extra_callbacks)
 
         started_at = time.time()
         start = time.perf_counter()
         model.learn(config.training.total_timesteps, callback=CallbackList(callbacks))
         wall_time = time.perf_counter() - start
+        selected = selector.restore_best() if selector is not None else None
         save_model_atomically(model, output_path)
     finally:
         vec_env.close()
@@ -149,6 +177,7 @@ def train_phase(
         diagnostics=result,
         curriculum_history=list(curriculum.history) if curriculum is not None else [],
         checkpoint_paths=_checkpoints_since(checkpoints, output_path.stem, started_at),
+        selection=selected,
     )
 
 

@@ -136,6 +136,7 @@ def evaluate_phase_model(
     storage: Path,
     production_env: EnvConfig,
     oracle_daily_returns: pd.Series | None = None,
+    fair_oracle_daily_returns: pd.Series | None = None,
 ) -> PhaseEvaluation:
     """Backtest ``model`` on validation and test, judge its gate on validation, report test.
 
@@ -143,7 +144,9 @@ def evaluate_phase_model(
     phase that trains with them, its own environment). The policy is also measured there when
     it trained without costs; cost sensitivity and the baselines always run there. With
     ``oracle_daily_returns`` (synthetic market) the test metrics carry the oracle's Sharpe and
-    the agent's fraction of it. Reports go to ``<storage>/reports/phase<N>/<stamp>/``.
+    the agent's fraction of it; with ``fair_oracle_daily_returns`` (the budget-held oracle of
+    :mod:`trader_env.workflow.fair_oracle`) also ``fair_oracle_sharpe`` and
+    ``fair_oracle_fraction``. Reports go to ``<storage>/reports/phase<N>/<stamp>/``.
     """
     config = model.config
     limit = config.evaluation.drawdown_limit
@@ -178,6 +181,9 @@ def evaluate_phase_model(
     if oracle_daily_returns is not None:
         comparison = oracle_comparison(own[REPORT_PART].daily_returns, oracle_daily_returns)
         metrics[REPORT_PART].update(comparison)
+    if fair_oracle_daily_returns is not None:
+        comparison = oracle_comparison(own[REPORT_PART].daily_returns, fair_oracle_daily_returns)
+        metrics[REPORT_PART].update({f"fair_{key}": value for key, value in comparison.items()})
     if config.evaluation.seeds:
         metrics[GATE_PART].update(
             seed_spread(

@@ -39,6 +39,8 @@ class PhaseModel:
     training_checks: GateResult
     lineage: dict[str, Any]
     tensorboard_dir: Path | None = None
+    # The checkpoint kept by the selection slice, its score and why (None: no selection).
+    selection: dict[str, Any] | None = None
 
     @property
     def training_metrics(self) -> dict[str, float]:

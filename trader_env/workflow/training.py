@@ -40,7 +40,10 @@ def train_phase_model(
 
     The model is saved under ``<storage>/models/phase<N>/`` with a new versioned name (never
     overwriting an earlier model) and warm-starts from ``previous`` when its spaces match, or
-    from ``warm_start_path`` when given (the serving champion, for phase 6's retraining).
+    from ``warm_start_path`` when given (the serving champion, for phase 6's retraining). With
+    ``training.selection`` enabled, the end of the training split is held out (after the
+    splits' embargo) and the checkpoint that scores best there is the one saved
+    (``PhaseModel.selection`` says which and why).
     """
     warm_start = previous.model_path if previous is not None else None
     return _train(config, market, storage, data_version, warm_start_path or warm_start, logger)
@@ -54,19 +57,27 @@ def _train(
     warm_start: Path | None,
     logger: Any,
 ) -> PhaseModel:
-    from trader_env.training import train_phase
+    from trader_env.training import SelectionSlice, carve_selection_slice, train_phase
 
+    train_arrays = market.arrays("train")
+    selection = None
+    if config.training.selection.enabled:
+        train_arrays, selection_arrays, info = carve_selection_slice(
+            train_arrays, config.training.selection.fraction, market.splits.embargo_sessions
+        )
+        selection = SelectionSlice(selection_arrays, info, market.splits.session_timezone)
     digest = config_hash(config)
     name = f"{stamp()}-{digest[:8]}"
     folder = storage / "models" / f"phase{config.phase}"
     tensorboard_dir = storage / "tensorboard" / f"phase{config.phase}" / name
     result = train_phase(
         config,
-        market.arrays("train"),
+        train_arrays,
         folder / f"{name}.zip",
         warm_start_path=warm_start,
         logger=logger,
         tensorboard_dir=tensorboard_dir,
+        selection=selection,
     )
     finals = result.diagnostics.get("finals", {})
     lineage = {
@@ -93,6 +104,7 @@ def _train(
         training_checks=evaluate_gate(finals, config.training_checks),
         lineage=lineage,
         tensorboard_dir=tensorboard_dir,
+        selection=result.selection,
     )
 
 

@@ -1,0 +1,190 @@
+"""Checkpoint selection on a slice held out of the training split (neither validation nor test).
+
+Research platforms keep the best epoch by a held-out return rather than the last one; here the
+last ``fraction`` of the training sessions, after an embargo, is that held-out slice. The
+policy is scored there periodically while it trains and once more at the end, and the
+weights with the best score are the ones saved. The choice never sees the validation split,
+where the gate is judged, nor the test split, which is only reported.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+from trader_env.config import SelectionConfig
+from trader_env.contracts import MarketArrays
+from trader_env.env.config import EnvConfig
+from trader_env.evaluation.backtest import BacktestResult, run_backtest
+from trader_env.evaluation.metrics import daily_turnover
+
+_EPOCH = dt.date(1970, 1, 1)
+
+
+def slice_sessions(arrays: MarketArrays, first: int, last: int) -> MarketArrays | None:
+    """The bars of ``arrays`` whose ``session_id`` is in ``[first, last]`` (None if none)."""
+    keep = (arrays.session_id >= first) & (arrays.session_id <= last)
+    if not keep.any():
+        return None
+    # session_id is non-decreasing, so the kept bars are one contiguous range.
+    start, stop = int(np.argmax(keep)), int(len(keep) - np.argmax(keep[::-1]))
+    return MarketArrays(
+        symbol=arrays.symbol,
+        ts=arrays.ts[start:stop],
+        open=arrays.open[start:stop],
+        high=arrays.high[start:stop],
+        low=arrays.low[start:stop],
+        close=arrays.close[start:stop],
+        features=arrays.features[start:stop],
+        feature_names=arrays.feature_names,
+        regime=arrays.regime[start:stop],
+        session_id=arrays.session_id[start:stop],
+        extras={name: values[start:stop] for name, values in arrays.extras.items()},
+    )
+
+
+def carve_selection_slice(
+    arrays: Sequence[MarketArrays], fraction: float, embargo_sessions: int
+) -> tuple[list[MarketArrays], list[MarketArrays], dict[str, Any]]:
+    """Split the training arrays into (fit, selection) by sessions of the shared calendar.
+
+    The selection slice is the last ``ceil(fraction x sessions)`` sessions; the
+    ``embargo_sessions`` before it are dropped from both, so that no cross-session window of
+    the slice's first bars reaches into bars the policy trained on. Returns the two lists (one
+    :class:`MarketArrays` per symbol present) and a description (dates and session counts).
+    Raises ``ValueError`` naming ``training.selection.fraction`` when a part would be empty.
+    """
+    sessions = np.unique(np.concatenate([a.session_id for a in arrays]))
+    n_selection = math.ceil(fraction * len(sessions))
+    n_fit = len(sessions) - n_selection - embargo_sessions
+    if n_selection < 1 or n_fit < 1:
+        raise ValueError(
+            f"training.selection.fraction: {fraction} of {len(sessions)} training sessions "
+            f"leaves {max(n_fit, 0)} to train on and {n_selection} to select on (embargo "
+            f"{embargo_sessions}); both need at least one session"
+        )
+    fit_last, selection_first = sessions[n_fit - 1], sessions[-n_selection]
+    fit = [s for a in arrays if (s := slice_sessions(a, int(sessions[0]), int(fit_last)))]
+    selection = [
+        s for a in arrays if (s := slice_sessions(a, int(selection_first), int(sessions[-1])))
+    ]
+
+    def day(session: int) -> str:
+        return (_EPOCH + dt.timedelta(days=int(session))).isoformat()
+
+    info = {
+        "fit_sessions": n_fit,
+        "fit_last_session": day(fit_last),
+        "embargo_sessions": embargo_sessions,
+        "selection_sessions": n_selection,
+        "selection_first_session": day(selection_first),
+        "selection_last_session": day(sessions[-1]),
+    }
+    return fit, selection, info
+
+
+def selection_scores(result: BacktestResult) -> dict[str, float]:
+    """Sharpe (annualised, daily; 0 when the returns do not vary, e.g. never trading), net
+    P&L (money) and daily turnover (x total capital) of a backtest on the selection slice."""
+    daily = result.daily_returns.to_numpy()
+    std = float(np.std(daily, ddof=1)) if len(daily) >= 2 else 0.0
+    sharpe = float(np.mean(daily) / std * math.sqrt(252)) if std > 0 else 0.0
+    capital = result.initial_capital * len(result.symbols)
+    return {
+        "sharpe": sharpe,
+        "net_pnl": float(result.bars["net_pnl"].sum()),
+        "daily_turnover": daily_turnover(result.traded_notional_per_day, capital),
+    }
+
+
+class CheckpointSelectionCallback(BaseCallback):
+    """Score the policy on the selection slice after the first update past every
+    ``total_timesteps / checkpoints`` steps and at the end of training; keep the best weights
+    in memory.
+
+    Scoring is a deterministic backtest (no random draws), so the training run itself is the
+    same with or without this callback. After ``learn``, :meth:`restore_best` loads the best
+    weights into the model and returns the record of the choice.
+    """
+
+    def __init__(
+        self,
+        arrays: Sequence[MarketArrays],
+        env_config: EnvConfig,
+        settings: SelectionConfig,
+        total_timesteps: int,
+        session_timezone: str,
+        slice_info: dict[str, Any],
+    ):
+        super().__init__()
+        self._arrays = list(arrays)
+        self._env = env_config
+        self._metric = settings.metric
+        self._every = max(total_timesteps // settings.checkpoints, 1)
+        self._next = self._every
+        self._timezone = session_timezone
+        self._info = slice_info
+        self.scores: list[dict[str, float]] = []
+        self._best_score = -math.inf
+        self._best_state: dict[str, Any] | None = None
+        self._best_timesteps = -1
+
+    def _score(self) -> None:
+        result = run_backtest(self.model, self._arrays, self._env, session_timezone=self._timezone)
+        scores = {"timesteps": float(self.model.num_timesteps), **selection_scores(result)}
+        self.scores.append(scores)
+        # Ties keep the later checkpoint: more training at the same held-out score.
+        if scores[self._metric] >= self._best_score:
+            self._best_score = scores[self._metric]
+            self._best_state = copy.deepcopy(self.model.policy.state_dict())
+            self._best_timesteps = self.model.num_timesteps
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_start(self) -> None:
+        # A rollout starts right after the previous update, so the weights scored here are
+        # those trained on every transition so far (scoring in _on_step would miss the
+        # update of the rollout being collected).
+        if self.num_timesteps >= self._next:
+            self._next += self._every * math.ceil(
+                (self.num_timesteps + 1 - self._next) / self._every
+            )
+            self._score()
+
+    def _on_training_end(self) -> None:
+        self._score()
+
+    def restore_best(self) -> dict[str, Any]:
+        """Load the best-scoring weights into the model; the record of what was kept and why."""
+        if self._best_state is None:
+            raise RuntimeError("no checkpoint was scored on the selection slice")
+        final = self.model.num_timesteps
+        kept_final = self._best_timesteps == final
+        if not kept_final:
+            self.model.policy.load_state_dict(self._best_state)
+        final_score = self.scores[-1][self._metric]
+        reason = (
+            f"the final model ({final:,} timesteps) scored best on the selection slice: "
+            f"{self._metric} {final_score:.4g}"
+            if kept_final
+            else f"the checkpoint at {self._best_timesteps:,} of {final:,} timesteps scored "
+            f"best on the selection slice: {self._metric} {self._best_score:.4g} against "
+            f"{final_score:.4g} for the final model"
+        )
+        return {
+            **self._info,
+            "metric": self._metric,
+            "kept_timesteps": int(self._best_timesteps),
+            "kept_score": float(self._best_score),
+            "final_score": float(final_score),
+            "kept_final": kept_final,
+            "reason": reason,
+            "scores": list(self.scores),
+        }

@@ -1,0 +1,229 @@
+"""Hyperparameter search for one phase on the selection slice (Optuna TPE), as a proposal.
+
+Each trial trains the phase with sampled hyperparameters on the training split minus its
+selection slice (:mod:`trader_env.training.selection`) and is scored by the best checkpoint's
+score on that slice: neither the validation split (the gate) nor the test split (reported)
+takes part. The phase's committed configuration is the first trial, so a proposal is only a
+change when a sampled configuration beat it. The best configuration is written as a YAML file
+of the keys that changed, for a person to adopt into ``assets_config/phaseN.yaml``; the
+number of trials must reach the champion registry (see
+:meth:`~trader_env.evaluation.champion.ChampionRegistry.record_external_trials`) because the
+best of many configurations is a selected result that the deflated Sharpe ratio must discount.
+
+Optuna is imported by :func:`tune_phase` only: importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trader_env.atomic import atomic_write_text
+from trader_env.config import PhaseConfig
+from trader_env.dataset import MarketData
+from trader_env.workflow.records import PhaseModel
+from trader_env.workflow.training import stamp, train_phase_model
+from trader_env.yaml_config import deep_merge
+
+#: Selection slice used when the phase itself does not hold one out (a tuning objective must
+#: never be the training data nor validation/test).
+DEFAULT_SELECTION_FRACTION = 0.15
+
+#: name -> (kind, arguments): "log" (low, high), "float" (low, high), "choice" (options).
+#: ``net_arch`` options are widths joined by "x" (Optuna's categorical values are scalars).
+SEARCH_SPACE: dict[str, tuple[str, tuple[Any, ...]]] = {
+    "learning_rate": ("log", (1e-4, 1e-3)),
+    "ent_coef": ("float", (0.0, 0.02)),
+    "gamma": ("choice", (0.99, 0.995, 0.998)),
+    "n_epochs": ("choice", (5, 10)),
+    "net_arch": ("choice", ("64x64", "128x128", "32x32")),
+}
+
+
+@dataclass(frozen=True)
+class TuningResult:
+    """What a search tried and what it proposes.
+
+    ``trials``: one dict per trial in order (``number``, ``params``, ``score`` or None when the
+    trial failed, ``kept_timesteps``, ``error``). ``best_overrides``: the phase YAML keys that
+    the best trial changes (empty when the committed configuration won).
+    """
+
+    phase: int
+    metric: str
+    n_trials: int
+    best_score: float
+    best_trial: int
+    committed_score: float | None
+    best_overrides: dict[str, Any]
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    proposal_path: Path | None = None
+
+
+def _overrides(params: dict[str, Any], warm_start: bool | None) -> dict[str, Any]:
+    hyper = {key: value for key, value in params.items() if key != "net_arch"}
+    if "net_arch" in params:
+        hyper["net_arch"] = [int(width) for width in str(params["net_arch"]).split("x")]
+    out: dict[str, Any] = {"algorithm": {"hyperparameters": hyper}}
+    if warm_start is not None:
+        out["training"] = {"warm_start": warm_start}
+    return out
+
+
+def _committed_params(config: PhaseConfig) -> dict[str, Any]:
+    hyper = config.algorithm.hyperparameters
+    return {
+        "learning_rate": hyper.learning_rate,
+        "ent_coef": hyper.ent_coef,
+        "gamma": hyper.gamma,
+        "n_epochs": hyper.n_epochs,
+        "net_arch": "x".join(str(width) for width in hyper.net_arch),
+    }
+
+
+def _space_including(committed: dict[str, Any]) -> dict[str, tuple[str, tuple[Any, ...]]]:
+    """:data:`SEARCH_SPACE` widened so that the committed configuration (trial 0) lies in it:
+    its value joins a choice's options, and a range is stretched to reach it."""
+    space = {}
+    for name, (kind, args) in SEARCH_SPACE.items():
+        value = committed[name]
+        if kind == "choice":
+            space[name] = (kind, tuple(dict.fromkeys((value, *args))))
+        else:
+            space[name] = (kind, (min(args[0], value), max(args[1], value)))
+    return space
+
+
+def _with(config: PhaseConfig, overrides: dict[str, Any]) -> PhaseConfig:
+    return PhaseConfig.model_validate(deep_merge(config.model_dump(), overrides))
+
+
+def tune_phase(
+    config: PhaseConfig,
+    market: MarketData,
+    storage: Path,
+    data_version: str,
+    n_trials: int,
+    previous: PhaseModel | None = None,
+    seed: int = 0,
+    logger: Any = None,
+) -> TuningResult:
+    """Search ``config``'s hyperparameters with ``n_trials`` trainings (the first one is the
+    committed configuration) and return the best; models go to ``<storage>/tuning/``.
+
+    ``previous``: the model a warm-starting phase continues from; with it, warm versus fresh
+    start is searched too. Trials that fail (e.g. a configuration the algorithm refuses) are
+    recorded with their error and score nothing.
+    """
+    import optuna
+
+    if n_trials < 1:
+        raise ValueError(f"n_trials must be >= 1, got {n_trials}")
+    selection = config.training.selection
+    if not selection.enabled:
+        training = config.training.model_copy(
+            update={
+                "selection": selection.model_copy(update={"fraction": DEFAULT_SELECTION_FRACTION})
+            }
+        )
+        config = config.model_copy(update={"training": training})
+    metric = config.training.selection.metric
+    search_warm_start = previous is not None and config.training.warm_start
+    trials: list[dict[str, Any]] = []
+
+    space = _space_including(_committed_params(config))
+
+    def objective(trial: optuna.Trial) -> float:
+        params: dict[str, Any] = {}
+        for name, (kind, args) in space.items():
+            if kind == "log":
+                params[name] = trial.suggest_float(name, *args, log=True)
+            elif kind == "float":
+                params[name] = trial.suggest_float(name, *args)
+            else:
+                params[name] = trial.suggest_categorical(name, list(args))
+        warm = trial.suggest_categorical("warm_start", [True, False]) if search_warm_start else None
+        record: dict[str, Any] = {"number": trial.number, "params": {**params, "warm_start": warm}}
+        trials.append(record)
+        try:
+            trial_config = _with(config, _overrides(params, warm))
+            model = train_phase_model(
+                trial_config,
+                market,
+                storage / "tuning" / f"trial{trial.number:03d}",
+                data_version,
+                previous=previous if trial_config.training.warm_start else None,
+            )
+        except (ValueError, RuntimeError) as exc:
+            record.update(score=None, error=str(exc))
+            raise optuna.TrialPruned(str(exc)) from exc
+        assert model.selection is not None  # selection is enabled above
+        score = float(model.selection["kept_score"])
+        record.update(score=score, kept_timesteps=model.selection["kept_timesteps"], error=None)
+        if logger is not None:
+            logger.info(f"tune_phase {config.phase}: trial {trial.number} {metric} {score:.4g}")
+        return score if math.isfinite(score) else -math.inf
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    committed = _committed_params(config)
+    if search_warm_start:
+        committed["warm_start"] = True
+    study.enqueue_trial(committed)
+    study.optimize(objective, n_trials=n_trials)
+    scored = [t for t in trials if t.get("score") is not None]
+    if not scored:
+        raise RuntimeError(f"tune_phase {config.phase}: every one of {n_trials} trials failed")
+    best = max(scored, key=lambda t: t["score"])
+    first = trials[0].get("score")
+    overrides = {} if best["number"] == 0 else _changed(config, best["params"])
+    return TuningResult(
+        phase=config.phase,
+        metric=metric,
+        n_trials=len(trials),
+        best_score=best["score"],
+        best_trial=best["number"],
+        committed_score=first,
+        best_overrides=overrides,
+        trials=trials,
+    )
+
+
+def _changed(config: PhaseConfig, params: dict[str, Any]) -> dict[str, Any]:
+    """The phase YAML keys whose value the best trial changes."""
+    committed = _committed_params(config)
+    hyper = {k: v for k, v in params.items() if k in committed and v != committed[k]}
+    warm = params.get("warm_start")
+    changed = _overrides(
+        hyper, warm if warm is not None and warm != config.training.warm_start else None
+    )
+    if not changed["algorithm"]["hyperparameters"]:
+        del changed["algorithm"]
+    return changed
+
+
+def write_proposal(result: TuningResult, storage: Path, config: PhaseConfig) -> Path:
+    """Write ``result`` as ``<storage>/proposals/phase<N>/<stamp>.yaml`` (atomically): a
+    comment saying how it was found and the phase YAML keys to adopt."""
+    path = storage / "proposals" / f"phase{result.phase}" / f"{stamp()}.yaml"
+    slice_fraction = config.training.selection.fraction or DEFAULT_SELECTION_FRACTION
+    committed = "failed" if result.committed_score is None else f"{result.committed_score:.4g}"
+    header = [
+        f"# Proposal for assets_config/phase{result.phase}.yaml from tune_phase (Optuna TPE),",
+        f"# profile {config.profile}: {result.n_trials} trial(s), each trained on the training",
+        f"# split minus its selection slice (the last {slice_fraction:.0%} of the training",
+        f"# sessions) and scored by its best checkpoint's {result.metric} on that slice.",
+        f"# Best: trial {result.best_trial}, {result.metric} {result.best_score:.4g}; the",
+        f"# committed configuration (trial 0) scored {committed}.",
+        "# Validation and test took no part. The trials count in the champion registry's",
+        "# deflated Sharpe ratio. Adopt by merging the keys below into the phase's YAML.",
+    ]
+    if not result.best_overrides:
+        header.append("# The committed configuration scored best: nothing to change.")
+    body = yaml.safe_dump(result.best_overrides, sort_keys=True) if result.best_overrides else ""
+    atomic_write_text(path, "\n".join(header) + "\n" + body)
+    return path
