@@ -89,7 +89,7 @@ def bench_config(
 class StopAfter(BaseCallback):
     """Ends ``learn()`` at the first rollout start after ``seconds``: whole updates only.
 
-    Thread oversubscription can make a run 30x slower (DESIGN section 11); the cap keeps the
+    Thread oversubscription can make a run 30x slower (docs/architecture.md, 'Measured facts about the stack'); the cap keeps the
     benchmark's wall time bounded while fps stays timesteps / time over complete updates.
     """
 

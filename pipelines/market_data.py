@@ -103,7 +103,7 @@ def raw_bars(context: dg.AssetExecutionContext, config: RawBarsConfig) -> dict[s
     code_version="2",
     partitions_def=SYMBOLS,
     backfill_policy=BACKFILL_POLICY,
-    description="Validated bars in the DESIGN section 3 schema: sorted, unique, sane prices; every "
+    description="Validated bars in the bars contract (trader_env/contracts.py): sorted, unique, sane prices; every "
     "repair counted in the metadata. One partition per symbol, data version = content hash.",
 )
 def bars(

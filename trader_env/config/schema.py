@@ -193,7 +193,7 @@ class TrainingConfig(_Strict):
     vec_env: Literal["dummy", "subproc"] = Field(
         default="dummy",
         description="SB3 DummyVecEnv (one process) or SubprocVecEnv (one process per copy); "
-        "dummy is faster on 2 cores (DESIGN section 11).",
+        "dummy is faster on 2 cores (docs/architecture.md, 'Measured facts about the stack').",
     )
     seed: int = Field(
         default=0,
@@ -208,7 +208,7 @@ class TrainingConfig(_Strict):
         ge=1,
         le=256,
         description="torch.set_num_threads for training: 1 stays fast when other processes "
-        "share the cores, more threads collapse 3-30x (DESIGN section 11).",
+        "share the cores, more threads collapse 3-30x (docs/architecture.md, 'Measured facts about the stack').",
     )
     checkpoint_every: int = Field(
         default=0,

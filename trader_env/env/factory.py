@@ -87,7 +87,7 @@ def make_vec_env(
 
     Copy ``i`` is seeded with ``seed + i`` (SB3's convention: applied at the first reset), so
     training copies play different episodes. Each copy is wrapped in SB3's ``Monitor`` when
-    ``monitor`` is True. On two cores ``dummy`` is the faster choice (DESIGN section 11).
+    ``monitor`` is True. On two cores ``dummy`` is the faster choice (docs/architecture.md, 'Measured facts about the stack').
     In eval mode every copy plays the same symbols in the same order, so evaluate with one
     environment (:func:`make_env`) and ``len(env.symbols)`` episodes.
     ``start_method`` is passed to ``SubprocVecEnv`` (SB3 default: forkserver, whose workers

@@ -302,7 +302,7 @@ class MarketFeaturesConfig(BaseModel):
 
 
 class RegimeConfig(BaseModel):
-    """Volatility and trend regime classification (DESIGN section 5)."""
+    """Volatility and trend regime classification (docs/architecture.md, 'Where each plan concept lives')."""
 
     model_config = ConfigDict(extra="forbid")
 

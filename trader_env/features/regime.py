@@ -1,4 +1,4 @@
-"""Causal market regimes: annualised realised volatility x trend strength (DESIGN section 5).
+"""Causal market regimes: annualised realised volatility x trend strength (docs/architecture.md, 'Where each plan concept lives').
 
 Returns ``r_t`` are one-bar log returns ln(c_t / c_{t-1}) inside a session; a session's first
 bar uses its own ln(c_t / o_t), so the overnight gap never enters an intraday volatility even
@@ -11,7 +11,7 @@ when the windows span sessions (the default: regimes are slower than intraday fe
   ``trend_horizon_bars``: the Sharpe ratio of the window's drift over h bars, i.e. the drift
   expected over h bars in units of the noise over h bars; equivalently the t-statistic of the
   window's mean scaled by sqrt(h / n) (windows and horizon in bars after resolving durations
-  such as ``1d`` with the data's bar interval). The DESIGN's |mean| / std is this with h = 1, which is
+  such as ``1d`` with the data's bar interval). The plain |mean| / std is this with h = 1, which is
   ~0 for minute bars; the plain t-statistic (h = n) of a driftless random walk is |N(0, 1)|
   (median 0.67), so thresholds 0.3 / 0.1 would call most noise trending. With the default
   n / h = 390 / 15 = 26 a driftless random walk reads about 0.8 / sqrt(26) = 0.16 on average:

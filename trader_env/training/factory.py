@@ -1,8 +1,8 @@
 """Build Stable-Baselines3 models from a :class:`~trader_env.config.PhaseConfig`.
 
 PPO comes from stable-baselines3, RecurrentPPO (LSTM policy) from sb3-contrib. Every model
-gets an explicit SB3 logger, so ``learn()`` never creates a ``/tmp/SB3-*`` folder (DESIGN
-section 11): no output at all by default, TensorBoard event files when a folder is given.
+gets an explicit SB3 logger, so ``learn()`` never creates a ``/tmp/SB3-*`` folder (docs/architecture.md,
+'Measured facts about the stack'): no output at all by default, TensorBoard event files when a folder is given.
 """
 
 from __future__ import annotations
