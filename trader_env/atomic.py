@@ -8,6 +8,7 @@ fails or is killed half way leaves only a ``.tmp-*`` file behind, never a broken
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
 from collections.abc import Iterator
@@ -47,3 +48,20 @@ def atomic_write_bytes(destination: Path | str, data: bytes) -> Path:
 def atomic_write_text(destination: Path | str, text: str) -> Path:
     """Write UTF-8 ``text`` to ``destination`` atomically and return the destination path."""
     return atomic_write_bytes(destination, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def locked(folder: Path | str) -> Iterator[None]:
+    """Hold an exclusive lock on ``<folder>/.lock`` (created if missing) for the block.
+
+    Serialises read-modify-write of files in ``folder`` across processes (``fcntl.flock``; the
+    lock is released when the process dies, so a killed writer never leaves it held).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+b") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)

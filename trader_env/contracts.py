@@ -6,7 +6,7 @@ environment and evaluation. Changing them changes every layer, so they live in o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
@@ -100,3 +100,18 @@ class MarketArrays:
     @property
     def n_features(self) -> int:
         return len(self.feature_names)
+
+    def tail(self, first: int) -> MarketArrays:
+        """The same symbol from bar ``first`` on (views of the same read-only arrays)."""
+        return replace(
+            self,
+            ts=self.ts[first:],
+            open=self.open[first:],
+            high=self.high[first:],
+            low=self.low[first:],
+            close=self.close[first:],
+            features=self.features[first:],
+            regime=self.regime[first:],
+            session_id=self.session_id[first:],
+            extras={name: values[first:] for name, values in self.extras.items()},
+        )

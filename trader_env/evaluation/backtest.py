@@ -32,7 +32,6 @@ Accounting conventions:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -181,7 +180,7 @@ class _SymbolRun:
         first = resume_at - (self.config.window - 1)
         self.offset = first
         config = self.config.model_copy(update={"initial_capital": equity})
-        self.env = self._make_env(_tail(arrays, first), config)
+        self.env = self._make_env(arrays.tail(first), config)
         return self.reset()
 
     def frame(self, start: int, capital: float, entry_cost: float, timezone: str) -> pl.DataFrame:
@@ -229,22 +228,6 @@ def _vol_buckets(arrays: MarketArrays, index: np.ndarray) -> pl.Series:
     if codes is None:
         return pl.Series([None] * len(index), dtype=VOL_BUCKET_DTYPE)
     return pl.Series(np.asarray(VOL_BUCKETS)[codes[index]]).cast(VOL_BUCKET_DTYPE)
-
-
-def _tail(arrays: MarketArrays, first: int) -> MarketArrays:
-    """``arrays`` from bar ``first`` on."""
-    return dataclasses.replace(
-        arrays,
-        ts=arrays.ts[first:],
-        open=arrays.open[first:],
-        high=arrays.high[first:],
-        low=arrays.low[first:],
-        close=arrays.close[first:],
-        features=arrays.features[first:],
-        regime=arrays.regime[first:],
-        session_id=arrays.session_id[first:],
-        extras={name: values[first:] for name, values in arrays.extras.items()},
-    )
 
 
 def _entry_cost(arrays: MarketArrays, config: EnvConfig, start: int) -> float:

@@ -25,18 +25,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import hashlib
 import math
 import shutil
 import statistics
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from trader_env.atomic import atomic_path, atomic_write_text
+from trader_env.atomic import atomic_path, atomic_write_text, locked
 from trader_env.evaluation.champion_records import (
     ChampionEvent,
     ChampionRecord,
@@ -136,15 +134,8 @@ class ChampionRegistry:
         return list(self._load().events)
 
     # -- writing -------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / ".lock", "a+b") as lock:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return locked(self.folder)
 
     def _save(self, state: RegistryFile) -> None:
         atomic_write_text(self.registry_path, state.model_dump_json(indent=2) + "\n")

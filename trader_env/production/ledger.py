@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from trader_env.atomic import atomic_write_bytes
+from trader_env.atomic import atomic_write_bytes, locked
 from trader_env.dataset import MarketData
 from trader_env.env import EnvConfig
 from trader_env.evaluation.backtest import Policy, run_backtest
@@ -100,15 +99,8 @@ class ForwardLedger:
         """Every row, oldest first (empty before the first append)."""
         return self._parse(self.path.read_bytes()) if self.path.exists() else []
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / ".lock", "a+b") as lock:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return locked(self.folder)
 
     def append(self, compute: Callable[[list[LedgerRow]], list[LedgerRow]]) -> list[LedgerRow]:
         """Under the lock: ``compute(existing rows)`` gives the new rows, which are appended.

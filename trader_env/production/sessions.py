@@ -8,7 +8,6 @@ session's last bar is forced flat, so the warm-up bars earn nothing and cost not
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date
 
 import polars as pl
@@ -26,22 +25,6 @@ def stored_sessions(market: MarketData) -> list[date]:
 def forward_sessions(market: MarketData, after: date) -> list[date]:
     """Stored sessions strictly after ``after``, sorted."""
     return [session for session in stored_sessions(market) if session > after]
-
-
-def slice_arrays(arrays: MarketArrays, start: int) -> MarketArrays:
-    """``arrays`` from bar ``start`` on (views of the same read-only arrays)."""
-    return dataclasses.replace(
-        arrays,
-        ts=arrays.ts[start:],
-        open=arrays.open[start:],
-        high=arrays.high[start:],
-        low=arrays.low[start:],
-        close=arrays.close[start:],
-        features=arrays.features[start:],
-        regime=arrays.regime[start:],
-        session_id=arrays.session_id[start:],
-        extras={name: values[start:] for name, values in arrays.extras.items()},
-    )
 
 
 def arrays_for_sessions(
@@ -80,5 +63,5 @@ def arrays_for_sessions(
                 f"{arrays.symbol}: {int(in_range[0])} bar(s) before session {first}, the "
                 f"observation window needs {warmup_bars}"
             )
-        result.append(slice_arrays(arrays, begin))
+        result.append(arrays.tail(begin))
     return result
