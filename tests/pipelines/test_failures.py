@@ -3,9 +3,6 @@ failed step, once, and the steps it kept from running as "not run: <step> failed
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -13,8 +10,9 @@ import yaml
 
 from pipelines.failures import blocked_by_input, not_run, step_failures
 from trader_env.data.errors import DataValidationError
-from trader_env.paths import PROJECT_ROOT
 from trader_env.yaml_config import ConfigError
+
+from .main_command import copy_configs, run_main_command
 
 
 @dg.op
@@ -100,29 +98,12 @@ def test_a_later_run_missing_the_failed_output_is_not_run(tmp_path: Path) -> Non
 def test_main_command_shows_the_config_error_once_and_what_it_kept_from_running(
     tmp_path: Path,
 ) -> None:
-    config_dir = tmp_path / "config"
-    config_dir.mkdir()
-    for source in (PROJECT_ROOT / "assets_config").glob("*.yaml"):
-        (config_dir / source.name).write_text(source.read_text())
+    config_dir = copy_configs(tmp_path / "config")
     features_yaml = config_dir / "features.yaml"
     features = yaml.safe_load(features_yaml.read_text())
     features["profiles"]["test"]["splits"]["embargo_sessions"] = 0  # < the regimes' 1 session
     features_yaml.write_text(yaml.safe_dump(features, sort_keys=False))
-    env = {
-        **os.environ,
-        "TRADER_STORAGE_ROOT": str(tmp_path / "storage"),
-        "TRADER_CONFIG_DIR": str(config_dir),
-        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-        "SB3_LOGDIR": str(tmp_path / "sb3"),
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "pipelines", "--profile", "test"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_main_command(tmp_path, config_dir)
     assert result.returncode == 1
     cause = f"splits: {features_yaml}: splits.embargo_sessions: 0 is shorter than the 1 session"
     assert result.stderr.count(cause) == 1, result.stderr

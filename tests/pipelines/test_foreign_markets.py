@@ -5,10 +5,8 @@ production costs and runs champion promotion."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,8 @@ import pytest
 import yaml
 
 from trader_env.paths import PROJECT_ROOT
+
+from .main_command import copy_configs, run_main_command
 
 FIXTURES = PROJECT_ROOT / "tests" / "fixtures" / "markets"
 
@@ -60,30 +60,13 @@ CASES: dict[str, tuple[dict[str, Any], str, str, str]] = {
 
 
 def _run_main(tmp_path: Path, data_edits: dict[str, Any]) -> subprocess.CompletedProcess:
-    config_dir = tmp_path / "config"
-    config_dir.mkdir()
-    for source in (PROJECT_ROOT / "assets_config").glob("*.yaml"):
-        (config_dir / source.name).write_text(source.read_text())
+    config_dir = copy_configs(tmp_path / "config")
     data_yaml = config_dir / "data.yaml"
     data = yaml.safe_load(data_yaml.read_text())
     # `market` stays null (detected from the files); only the source and how to read it change.
     data["profiles"]["test"].update(source="files", **data_edits)
     data_yaml.write_text(yaml.safe_dump(data, sort_keys=False))
-    env = {
-        **os.environ,
-        "TRADER_STORAGE_ROOT": str(tmp_path / "storage"),
-        "TRADER_CONFIG_DIR": str(config_dir),
-        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-        "SB3_LOGDIR": str(tmp_path / "sb3"),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines", "--profile", "test"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_main_command(tmp_path, config_dir)
 
 
 def _warmup_percent(stdout: str, step: str) -> float:

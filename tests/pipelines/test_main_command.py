@@ -3,22 +3,12 @@ a real error is not (exit 1, the error named on stderr)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from trader_env.paths import PROJECT_ROOT
-
-
-def _copy_configs(folder: Path) -> Path:
-    folder.mkdir()
-    for source in (PROJECT_ROOT / "assets_config").glob("*.yaml"):
-        (folder / source.name).write_text(source.read_text())
-    return folder
+from .main_command import copy_configs, run_main_command
 
 
 def _edit(path: Path, change) -> None:
@@ -27,27 +17,9 @@ def _edit(path: Path, change) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def _run(tmp_path: Path, config_dir: Path) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "TRADER_STORAGE_ROOT": str(tmp_path / "storage"),
-        "TRADER_CONFIG_DIR": str(config_dir),
-        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-        "SB3_LOGDIR": str(tmp_path / "sb3"),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines", "--profile", "test"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 @pytest.mark.slow
 def test_failed_gate_exits_zero_and_says_what_it_blocked(tmp_path: Path) -> None:
-    config_dir = _copy_configs(tmp_path / "config")
+    config_dir = copy_configs(tmp_path / "config")
     for phase in (0, 1):
         _edit(
             config_dir / f"phase{phase}.yaml",
@@ -59,7 +31,7 @@ def test_failed_gate_exits_zero_and_says_what_it_blocked(tmp_path: Path) -> None
         config_dir / "phase1.yaml",
         lambda d: d.update(gate=[{"metric": "sharpe", "op": ">", "threshold": 1.0e9}]),
     )
-    result = _run(tmp_path, config_dir)
+    result = run_main_command(tmp_path, config_dir)
     assert result.returncode == 0, result.stderr
     assert "phase 1: FAILED gate" in result.stdout
     assert "sharpe" in result.stdout and "> 1e+09 X" in result.stdout
@@ -80,26 +52,26 @@ def test_bad_data_exits_one_and_names_the_file_and_line(tmp_path: Path) -> None:
         "2024-03-04T14:30:00Z,10,11,9,10.5,100\n"
         "2024-03-04T14:31:00Z,10,11,9,abc,100\n"
     )
-    config_dir = _copy_configs(tmp_path / "config")
+    config_dir = copy_configs(tmp_path / "config")
     _edit(
         config_dir / "data.yaml",
         lambda d: d["profiles"]["test"].update(
             source="files", symbols=["XYZ"], files={"path": str(raw)}
         ),
     )
-    result = _run(tmp_path, config_dir)
+    result = run_main_command(tmp_path, config_dir)
     assert result.returncode == 1
     assert "XYZ.csv" in result.stderr and "line 3" in result.stderr, result.stderr
     assert "phase 0: NOT RUN" in result.stdout
 
 
 def test_files_source_without_symbols_is_a_config_error_not_a_traceback(tmp_path: Path) -> None:
-    config_dir = _copy_configs(tmp_path / "config")
+    config_dir = copy_configs(tmp_path / "config")
     _edit(
         config_dir / "data.yaml",
         lambda d: d["profiles"]["test"].update(source="files", files={"path": str(tmp_path)}),
     )
-    result = _run(tmp_path, config_dir)
+    result = run_main_command(tmp_path, config_dir)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr, result.stderr
     assert str(config_dir / "data.yaml") in result.stderr
@@ -109,9 +81,9 @@ def test_files_source_without_symbols_is_a_config_error_not_a_traceback(tmp_path
 def test_a_symbol_without_a_cost_model_is_refused_when_the_definitions_load(
     tmp_path: Path,
 ) -> None:
-    config_dir = _copy_configs(tmp_path / "config")
+    config_dir = copy_configs(tmp_path / "config")
     _edit(config_dir / "costs.yaml", lambda d: d["markets"].pop("us_equity"))
-    result = _run(tmp_path, config_dir)
+    result = run_main_command(tmp_path, config_dir)
     assert result.returncode == 1
     assert "Configuration error" in result.stderr and "Traceback" not in result.stderr
     assert str(config_dir / "costs.yaml") in result.stderr
@@ -120,9 +92,9 @@ def test_a_symbol_without_a_cost_model_is_refused_when_the_definitions_load(
 
 
 def test_a_malformed_cost_model_is_refused_naming_file_symbol_and_key(tmp_path: Path) -> None:
-    config_dir = _copy_configs(tmp_path / "config")
+    config_dir = copy_configs(tmp_path / "config")
     _edit(config_dir / "costs.yaml", lambda d: d.update(symbols={"SYNB": {"fees_bps": -1}}))
-    result = _run(tmp_path, config_dir)
+    result = run_main_command(tmp_path, config_dir)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert str(config_dir / "costs.yaml") in result.stderr
     assert "symbol 'SYNB'" in result.stderr and "symbols.SYNB.fees_bps" in result.stderr
