@@ -12,15 +12,17 @@ import numpy as np
 import polars as pl
 
 #: Bars: one row per (symbol, bar start). Sorted by (symbol, ts), unique on (symbol, ts).
-BARS_SCHEMA: dict[str, pl.DataType] = {
-    "symbol": pl.String(),
-    "ts": pl.Datetime("us", "UTC"),
-    "open": pl.Float64(),
-    "high": pl.Float64(),
-    "low": pl.Float64(),
-    "close": pl.Float64(),
-    "volume": pl.Float64(),
-}
+BARS_SCHEMA = pl.Schema(
+    {
+        "symbol": pl.String(),
+        "ts": pl.Datetime("us", "UTC"),
+        "open": pl.Float64(),
+        "high": pl.Float64(),
+        "low": pl.Float64(),
+        "close": pl.Float64(),
+        "volume": pl.Float64(),
+    }
+)
 BAR_KEYS: tuple[str, str] = ("symbol", "ts")
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 

@@ -153,14 +153,17 @@ def to_raw_frame(
             "source_line": table[LINE],
         }
     )
-    return frame.cast(RAW_SCHEMA)  # type: ignore[arg-type]
+    return frame.cast(RAW_SCHEMA)
 
 
 def read_files_source(config: DataConfig) -> RawBars:
     """Read every data file of ``config.files`` into :class:`RawBars` (rows as read)."""
     settings = config.files
     paths, notes = list_data_files(settings.path)
-    explicit: dict[str, str | None] = {"ts": settings.timestamp_column, **settings.column_map}
+    # From (field, column) pairs: a dict keyed by the Literal field names is not a dict[str, ...].
+    explicit: dict[str, str | None] = dict(
+        settings.column_map.items(), ts=settings.timestamp_column
+    )
     frames: list[pl.DataFrame] = []
     rows_per_file: dict[str, int] = {}
     columns: dict[str, dict[str, str]] = {}

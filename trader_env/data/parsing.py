@@ -8,6 +8,7 @@ Offending rows are located with vectorised polars expressions.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import polars as pl
 
@@ -24,7 +25,7 @@ _ISO_NAIVE = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 _UTC = pl.Datetime("us", "UTC")
 
 
-def first_row(table: pl.DataFrame, mask: pl.Series) -> dict | None:
+def first_row(table: pl.DataFrame, mask: pl.Series) -> dict[str, Any] | None:
     """The first row of ``table`` where ``mask`` is true (nulls count as false), or None."""
     positions = mask.fill_null(False).arg_true()
     return None if positions.is_empty() else table.row(positions[0], named=True)
@@ -70,7 +71,7 @@ def _localize(naive: pl.Series, timezone: str) -> pl.Series:
 
 def _to_utc(parsed: pl.Series, timezone: str) -> pl.Series:
     """A parsed datetime series to UTC: aware values are converted, naive ones localised."""
-    if parsed.dtype.time_zone is None:  # type: ignore[union-attr]
+    if isinstance(parsed.dtype, pl.Datetime) and parsed.dtype.time_zone is None:
         return _localize(parsed, timezone)
     return parsed.dt.convert_time_zone("UTC").cast(_UTC)
 

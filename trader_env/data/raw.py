@@ -10,11 +10,13 @@ from trader_env.contracts import BARS_SCHEMA
 
 #: Raw bars: the canonical bar columns plus provenance. ``source_line`` is the 1-based line of
 #: the row in ``source_file`` (header = line 1, so the first data row is line 2).
-RAW_SCHEMA: dict[str, pl.DataType] = {
-    **BARS_SCHEMA,
-    "source_file": pl.String(),
-    "source_line": pl.Int64(),
-}
+RAW_SCHEMA = pl.Schema(
+    {
+        **BARS_SCHEMA,
+        "source_file": pl.String(),
+        "source_line": pl.Int64(),
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 
+from trader_env.scalars import as_float
 from trader_env.sessions import clock_timezone, session_date_expr
 
 #: Sessions with fewer bars than this share of their symbol's median count are "short".
@@ -191,9 +192,9 @@ def session_statistics(bars: pl.DataFrame, clock: str, n_examples: int = 5) -> S
     return SessionStats(
         sessions=per_session.height,
         bars_per_session={
-            "min": float(counts.min()),  # type: ignore[arg-type]
-            "median": float(counts.median()),  # type: ignore[arg-type]
-            "max": float(counts.max()),  # type: ignore[arg-type]
+            "min": as_float(counts.min(), "fewest bars in a session"),
+            "median": as_float(counts.median(), "median bars per session"),
+            "max": as_float(counts.max(), "most bars in a session"),
         },
         bar_interval_seconds={
             symbol: int(interval.total_seconds())

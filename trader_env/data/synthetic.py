@@ -36,16 +36,18 @@ SESSION_OPEN_MINUTES = 9 * 60 + 30
 _TRENDING = np.array(["trending" in name for name in REGIMES])
 _HIGH_VOL = np.array([name.startswith("high_vol") for name in REGIMES])
 
-ORACLE_SCHEMA: dict[str, pl.DataType] = {
-    "symbol": pl.String(),
-    "ts": pl.Datetime("us", "UTC"),
-    "regime": pl.String(),
-    "position": pl.Int8(),
-    "pnl": pl.Float64(),
-    "net_pnl": pl.Float64(),
-    "expected_next": pl.Float64(),
-    "next_return": pl.Float64(),
-}
+ORACLE_SCHEMA = pl.Schema(
+    {
+        "symbol": pl.String(),
+        "ts": pl.Datetime("us", "UTC"),
+        "regime": pl.String(),
+        "position": pl.Int8(),
+        "pnl": pl.Float64(),
+        "net_pnl": pl.Float64(),
+        "expected_next": pl.Float64(),
+        "next_return": pl.Float64(),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -227,7 +229,7 @@ def generate_synthetic_market(config: SyntheticSourceConfig | DataConfig) -> Syn
         )
     # (symbol, ts) is unique, so sorting both frames by it keeps them row-aligned.
     return SyntheticMarket(
-        bars=pl.concat(bars).cast(BARS_SCHEMA).sort(BAR_KEYS),  # type: ignore[arg-type]
-        oracle=pl.concat(oracles).cast(ORACLE_SCHEMA).sort(BAR_KEYS),  # type: ignore[arg-type]
+        bars=pl.concat(bars).cast(BARS_SCHEMA).sort(BAR_KEYS),
+        oracle=pl.concat(oracles).cast(ORACLE_SCHEMA).sort(BAR_KEYS),
         config=settings,
     )

@@ -60,6 +60,11 @@ def _coerce(raw: RawBars) -> pl.DataFrame:
     )
 
 
+def _price_reason(column: str) -> Reason:
+    """The reason given for a row whose ``column`` price is not finite and > 0."""
+    return lambda row: f"price must be finite and > 0 (got {row[column]!r})"
+
+
 def _checks() -> list[tuple[str, pl.Expr, Reason]]:
     """(canonical column, expression true on an offending row, reason) in priority order."""
     checks: list[tuple[str, pl.Expr, Reason]] = [
@@ -70,7 +75,7 @@ def _checks() -> list[tuple[str, pl.Expr, Reason]]:
             (
                 column,
                 ~(pl.col(column).is_finite() & (pl.col(column) > 0)),
-                lambda row, c=column: f"price must be finite and > 0 (got {row[c]!r})",
+                _price_reason(column),
             )
         )
     checks.append(
@@ -172,7 +177,7 @@ def validate_bars(
     frame, bad_prints = _repair_bad_prints(frame)
     ordered = frame.with_row_index("_position").sort(BAR_KEYS)
     reordered = ordered.select((pl.col("_position") != pl.int_range(pl.len())).sum()).item()
-    bars = ordered.select(list(BARS_SCHEMA)).cast(BARS_SCHEMA)  # type: ignore[arg-type]
+    bars = ordered.select(list(BARS_SCHEMA)).cast(BARS_SCHEMA)
     per_symbol = bars.group_by("symbol", maintain_order=True).len()
     ts_range = bars.select(pl.col("ts").min().alias("first"), pl.col("ts").max().alias("last"))
     detection = detect_market(bars)

@@ -27,7 +27,7 @@ def intraday_log_returns(
 ) -> np.ndarray:
     """One-bar log returns, float64 ``(n,)``: ``log(close_t / close_{t-1})`` inside a session,
     ``log(close_t / open_t)`` at a session's first bar (and at bar 0)."""
-    log_close = np.log(close)
+    log_close: np.ndarray = np.log(close)  # numpy types a ufunc of an ndarray as Any
     returns = np.empty_like(log_close)
     returns[0] = log_close[0] - math.log(open_[0])
     returns[1:] = np.diff(log_close)

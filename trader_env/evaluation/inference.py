@@ -58,9 +58,15 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from trader_env.evaluation.backtest_result import Policy
+
+if TYPE_CHECKING:  # SB3 and torch are imported lazily: rule-based policies never need them
+    from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+    from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 
 #: float32 and float64 unit roundoffs.
 _U32 = 2.0**-24
@@ -75,7 +81,7 @@ _BLAS_THREADING_SIZE = 2**18
 _Layer = tuple[np.ndarray, np.ndarray, str | None]  # weight (in, out), bias (out,), activation
 
 
-def fast_policy(model: Any) -> Any:
+def fast_policy(model: Policy) -> Policy:
     """A fast ``predict`` for ``model`` (an SB3 algorithm or policy), or ``model`` itself.
 
     Returns an object with SB3's ``predict(observation, state=None, episode_start=None,
@@ -104,7 +110,7 @@ def fast_policy(model: Any) -> Any:
     return model
 
 
-def _sb3_policy(model: Any) -> Any:
+def _sb3_policy(model: object) -> BasePolicy | None:
     """The SB3 ``BasePolicy`` of an algorithm or policy, None for anything else."""
     if "stable_baselines3" not in sys.modules:
         return None  # no SB3 object can exist; rule-based policies need no torch import
@@ -118,7 +124,7 @@ def _sb3_policy(model: Any) -> Any:
     return None
 
 
-def _actor_head(policy: Any) -> list[_Layer] | None:
+def _actor_head(policy: ActorCriticPolicy) -> list[_Layer] | None:
     """Actor layers after the features (``policy_net`` then ``action_net``), or None when
     the policy's input, output or layers are outside what the numpy path reproduces."""
     import torch
@@ -212,9 +218,13 @@ def _rows_times(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     (291, 1024) LSTM product take 1.5-3 ms instead of ~0.1 ms. Below that size ``np.dot``
     (the least overhead); above it a stacked product, which numpy computes row by row.
     """
+    # numpy types both products as Any: the annotation states what they are.
+    product: np.ndarray
     if x.shape[0] * weight.size < _BLAS_THREADING_SIZE:
-        return np.dot(x, weight)
-    return (x[:, None, :] @ weight)[:, 0, :]
+        product = np.dot(x, weight)
+    else:
+        product = (x[:, None, :] @ weight)[:, 0, :]
+    return product
 
 
 def _forward(layers: list[_Layer], x: np.ndarray) -> np.ndarray:
@@ -239,9 +249,11 @@ class FastMlpPolicy:
     calls it answered.
     """
 
-    def __init__(self, model: Any, policy: Any, head: list[_Layer]) -> None:
+    def __init__(self, model: Policy, policy: ActorCriticPolicy, head: list[_Layer]) -> None:
         self.fallback = model
-        self.observation_shape = tuple(policy.observation_space.shape)
+        shape = policy.observation_space.shape
+        assert shape is not None  # _actor_head accepted only a Box space, which has a shape
+        self.observation_shape = tuple(shape)
         self.n_inputs = int(np.prod(self.observation_shape))
         # Each bias is the last row of its weight, multiplied by a constant 1 column of the
         # layer's input buffer: one product per layer instead of a product and an addition.
@@ -332,7 +344,9 @@ def _decided(rows: list[list[float]], error: float) -> list[int] | None:
     return actions
 
 
-def _lstm_layers(policy: Any) -> list[tuple[np.ndarray, np.ndarray]] | None:
+def _lstm_layers(
+    policy: RecurrentActorCriticPolicy,
+) -> list[tuple[np.ndarray, np.ndarray]] | None:
     """Per LSTM layer, fused weights ``(in + hidden, 4 hidden)`` and bias ``(4 hidden,)``
     with the input, forget and output gate rows halved (``sigmoid(z) = (tanh(z/2) + 1)/2``,
     and halving is exact in binary floating point), or None if the LSTM is unsupported."""
@@ -374,13 +388,15 @@ class FastLstmPolicy:
 
     def __init__(
         self,
-        model: Any,
-        policy: Any,
+        model: Policy,
+        policy: RecurrentActorCriticPolicy,
         lstm: list[tuple[np.ndarray, np.ndarray]],
         head: list[_Layer],
     ) -> None:
         self.fallback = model
-        self.observation_shape = tuple(policy.observation_space.shape)
+        shape = policy.observation_space.shape
+        assert shape is not None  # _actor_head accepted only a Box space, which has a shape
+        self.observation_shape = tuple(shape)
         self.n_inputs = int(np.prod(self.observation_shape))
         self.lstm = lstm
         self.hidden = policy.lstm_actor.hidden_size

@@ -131,7 +131,9 @@ def cagr(values: np.ndarray, periods_per_year: int = 252) -> float:
     if len(values) == 0:
         return math.nan
     wealth = float(np.prod(1.0 + values))
-    return wealth ** (periods_per_year / len(values)) - 1.0
+    # typeshed types float ** float as Any (a negative base gives a complex number).
+    growth: float = wealth ** (periods_per_year / len(values))
+    return growth - 1.0
 
 
 def compute_metrics(

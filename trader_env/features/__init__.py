@@ -8,14 +8,7 @@ on bars -> ``make_splits`` (fits normalisation on the training part) -> ``to_mar
 from trader_env.features.arrays import to_market_arrays
 from trader_env.features.config import (
     REGIME_INPUTS,
-    DateRange,
-    DateSplitsConfig,
     FeaturesConfig,
-    FractionSplitsConfig,
-    MarketFeaturesConfig,
-    RegimeConfig,
-    SplitsConfig,
-    WalkForwardConfig,
     load_features_config,
     resolved_config,
 )
@@ -27,6 +20,7 @@ from trader_env.features.lookahead import (
     check_no_lookahead,
 )
 from trader_env.features.market import FeatureReport, compute_features, compute_features_with_report
+from trader_env.features.market_config import MarketFeaturesConfig
 from trader_env.features.market_profile import MarketProfile, market_profile
 from trader_env.features.normalization import (
     NormalizationStats,
@@ -40,6 +34,7 @@ from trader_env.features.regime import (
     compute_regimes_with_report,
     regime_distribution,
 )
+from trader_env.features.regime_config import RegimeConfig
 from trader_env.features.splits import (
     PARTS,
     Fold,
@@ -48,6 +43,13 @@ from trader_env.features.splits import (
     make_splits,
     required_embargo_sessions,
     select_split,
+)
+from trader_env.features.splits_config import (
+    DateRange,
+    DateSplitsConfig,
+    FractionSplitsConfig,
+    SplitsConfig,
+    WalkForwardConfig,
 )
 
 __all__ = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
 import polars as pl
 
@@ -13,7 +14,7 @@ WINDOW_GROUP = "_window_group"
 
 #: Polars engine for plans full of ``.over`` window expressions: polars 2.1's default
 #: (``auto``) ran them ~1.5x slower than the in-memory engine on 4M bars (measured).
-WINDOW_ENGINE = "in-memory"
+WINDOW_ENGINE: Final = "in-memory"
 
 
 def require_columns(frame: pl.DataFrame, columns: Iterable[str], what: str) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from trader_env.features.frames import require_columns, session_start_expr
+from trader_env.scalars import as_float
 
 
 @dataclass(frozen=True)
@@ -54,5 +55,5 @@ def infer_bar_frequency(frame: pl.DataFrame) -> BarFrequency:
         .group_by("_group")
         .agg(span=(pl.col("ts").max() - pl.col("ts").min()).dt.total_microseconds())
     )
-    median_span = float(spans["span"].median())
+    median_span = as_float(spans["span"].median(), "median session span")
     return BarFrequency(bar_seconds=bar_us / 1e6, bars_per_session=median_span / bar_us + 1.0)

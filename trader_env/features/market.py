@@ -33,7 +33,7 @@ import math
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from trader_env.features.config import FeaturesConfig, MarketFeaturesConfig, resolved_config
+from trader_env.features.config import FeaturesConfig, resolved_config
 from trader_env.features.frames import (
     WINDOW_ENGINE,
     WINDOW_GROUP,
@@ -42,6 +42,7 @@ from trader_env.features.frames import (
     require_bars,
     window_group_expr,
 )
+from trader_env.features.market_config import MarketFeaturesConfig
 from trader_env.sessions import clock_timezone, session_of_local_time
 
 # A rolling std (or RSI gain + loss) below this fraction of the window's level is rounding noise
@@ -161,34 +162,35 @@ def _rolling_std(column: str, n: int) -> pl.Expr:
 def _window_statistics(market: MarketFeaturesConfig) -> list[pl.Expr]:
     """Every windowed statistic the features need, as intermediate (or final) columns."""
     exprs: list[pl.Expr] = []
+    windows = market.windows_in_bars()
     for kind in market.features:
         if kind == "log_return":
             exprs += [
                 pl.when(pl.col("_pos") >= h)
                 .then(pl.col("_log_close") - pl.col("_log_close").shift(h))
                 .alias(f"log_return_{h}")
-                for h in market.return_horizons
+                for h in windows.return_horizons
             ]
         elif kind == "realized_vol":
             exprs += [
                 _rolling_std("_log_return", n).alias(f"realized_vol_{n}")
-                for n in market.realized_vol_windows
+                for n in windows.realized_vol_windows
             ]
         elif kind == "rsi":
             change = pl.col("_close_change")
             exprs += [
-                _rolling_mean(change.clip(lower_bound=0.0), market.rsi_window).alias("_gain"),
-                _rolling_mean((-change).clip(lower_bound=0.0), market.rsi_window).alias("_loss"),
+                _rolling_mean(change.clip(lower_bound=0.0), windows.rsi).alias("_gain"),
+                _rolling_mean((-change).clip(lower_bound=0.0), windows.rsi).alias("_loss"),
             ]
         elif kind == "atr_pct":
             # On a group's first bar the previous close is null and the range is high - low.
             true_range = pl.max_horizontal("high", "_prev_close") - pl.min_horizontal(
                 "low", "_prev_close"
             )
-            exprs.append(_rolling_mean(true_range, market.atr_window).alias("_atr"))
+            exprs.append(_rolling_mean(true_range, windows.atr).alias("_atr"))
         elif kind in ("close_zscore", "volume_zscore"):
             column = kind.removesuffix("_zscore")
-            n = getattr(market, f"{kind}_window")
+            n = windows.close_zscore if kind == "close_zscore" else windows.volume_zscore
             exprs += [
                 _rolling_mean(column, n).alias(f"_{column}_mean"),
                 _rolling_std(column, n).alias(f"_{column}_std"),

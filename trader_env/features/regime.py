@@ -102,10 +102,11 @@ def compute_regimes_with_report(
 
     group = pl.col(WINDOW_GROUP)
     returns = pl.col("_r")
-    windows = {"_vol_std": ("std", regime.vol_window)}
-    trend_std = "_vol_std" if regime.trend_window == regime.vol_window else "_trend_std"
-    windows[trend_std] = ("std", regime.trend_window)
-    windows["_trend_mean"] = ("mean", regime.trend_window)
+    vol_window, trend_window = regime.windows_in_bars()
+    windows = {"_vol_std": ("std", vol_window)}
+    trend_std = "_vol_std" if trend_window == vol_window else "_trend_std"
+    windows[trend_std] = ("std", trend_window)
+    windows["_trend_mean"] = ("mean", trend_window)
     statistics = [
         (
             returns.rolling_std(n, min_samples=n)

@@ -33,6 +33,7 @@ from trader_env.features.config import REGIME_INPUTS, FeaturesConfig, resolved_c
 from trader_env.features.frames import require_columns
 from trader_env.features.market_profile import MarketProfile
 from trader_env.features.normalization import NormalizationStats, fit_normalization
+from trader_env.scalars import as_datetime
 from trader_env.sessions import session_date_expr
 from trader_env.yaml_config import ConfigError
 
@@ -339,8 +340,8 @@ def _bounds(
     return PartBounds(
         first_session=sessions[lo].item(),
         last_session=sessions[hi - 1].item(),
-        start_ts=rows["ts"].min(),
-        end_ts=rows["ts"].max(),
+        start_ts=as_datetime(rows["ts"].min(), "first bar time of the part"),
+        end_ts=as_datetime(rows["ts"].max(), "last bar time of the part"),
         sessions=hi - lo,
         rows=rows.height,
         rows_per_symbol={symbol: int(counts.get(symbol, 0)) for symbol in symbols},

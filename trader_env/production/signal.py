@@ -19,6 +19,7 @@ from trader_env.dataset import MarketData
 from trader_env.env import EnvConfig, make_env
 from trader_env.evaluation.backtest import Policy
 from trader_env.production.sessions import arrays_for_sessions, stored_sessions
+from trader_env.scalars import as_date
 
 #: Direction of the target position per action (0 short, 1 flat, 2 long).
 DIRECTIONS = {0: "short", 1: "flat", 2: "long"}
@@ -91,7 +92,10 @@ def compute_signals(
     if unknown:
         raise ValueError(f"no stored features for symbol(s) {unknown}; stored: {known}")
     for symbol in wanted:
-        session = market.features.filter(pl.col("symbol") == symbol)["session"].max()
+        session = as_date(
+            market.features.filter(pl.col("symbol") == symbol)["session"].max(),
+            f"{symbol} latest stored session",
+        )
         arrays = arrays_for_sessions(market, session, last, env_config.window - 1, [symbol])
         if not arrays:
             raise ValueError(f"{symbol}: no bar with features and a regime in session {session}")

@@ -32,6 +32,7 @@ import polars as pl
 
 from trader_env.config import PhaseConfig
 from trader_env.dataset import MarketData
+from trader_env.scalars import as_float
 from trader_env.workflow.oracle import oracle_daily_returns
 
 #: Positions of the DP states, in units of ``size``.
@@ -174,4 +175,4 @@ def mean_daily_turnover(positions: pl.DataFrame, session_timezone: str) -> float
         .group_by("symbol", "session")
         .agg(pl.col("change").sum())
     )
-    return float(daily["change"].mean())
+    return as_float(daily["change"].mean(), "mean daily change")

@@ -13,6 +13,7 @@ from trader_env.dataset import MarketData
 from trader_env.env.config import EnvConfig
 from trader_env.evaluation.metrics import compute_metrics
 from trader_env.features import select_split
+from trader_env.scalars import as_float
 from trader_env.sessions import session_date_expr
 
 #: Keys :func:`oracle_comparison` adds to the test metrics (synthetic market only).
@@ -33,7 +34,9 @@ def env_cost_per_side_bps(env: EnvConfig, bars: pl.DataFrame) -> float:
     median price under ``env`` (slippage at its unscaled level)."""
     values = []
     for symbol in bars["symbol"].unique().sort().to_list():
-        price = float(bars.filter(pl.col("symbol") == symbol)["close"].median())
+        price = as_float(
+            bars.filter(pl.col("symbol") == symbol)["close"].median(), f"{symbol} median close"
+        )
         values.append(cost_per_side_bps(env.costs_for(symbol), price, env.initial_capital))
     return float(np.mean(values))
 
