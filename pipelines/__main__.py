@@ -15,7 +15,7 @@ import sys
 import time
 
 #: Run config selecting the progress logger (Dagster uses a logger only when run config names it).
-LOGGING = {"loggers": {"progress": {}}}
+LOGGING: dict[str, dict[str, dict[str, object]]] = {"loggers": {"progress": {}}}
 
 
 def _progress_logger():

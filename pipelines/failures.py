@@ -45,11 +45,12 @@ def failure_cause(event: dg.DagsterEvent) -> str:
 
 def step_failures(result: dg.ExecuteInProcessResult) -> dict[str, str]:
     """Failed steps (not failed checks) by step key -> their cause."""
-    failures = {}
+    failures: dict[str, str] = {}
     for event in result.get_step_failure_events():
         error = event.step_failure_data.error
         if error is not None and error.cls_name == CHECK_FAILED:
             continue
+        assert event.step_key is not None  # a step failure event names its step
         failures[event.step_key] = failure_cause(event)
     return failures
 
@@ -104,5 +105,6 @@ def blocked_by_input(
         source = match.group(1)
         upstream = ({source} | _ancestors(job, source)) & failed
         if upstream:
+            assert event.step_key is not None  # a step failure event names its step
             blocked[event.step_key] = ", ".join(sorted(upstream))
     return blocked

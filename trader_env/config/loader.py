@@ -191,7 +191,7 @@ def load_phase_config(
     if overrides:
         layers.append(("overrides", dict(overrides)))
 
-    merged = reduce(deep_merge, (data for _, data in layers), {})
+    merged: dict[str, Any] = reduce(deep_merge, (data for _, data in layers), {})
     if merged.get("phase") != phase:
         raise ConfigError(
             f"{_origin(layers, ('phase',))}: key 'phase': {leaf} must configure phase {phase}, "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -99,7 +99,8 @@ def make_vec_env(
 
     data = _as_tuple(arrays) if arrays is not None else _default_arrays(mode)
     env_config = config or EnvConfig()
-    factories = [
+    # Typed as SB3 takes them (a list is invariant in its element type).
+    factories: list[Callable[[], gym.Env]] = [
         EnvFactory(
             env_config,
             data,

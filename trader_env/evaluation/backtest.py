@@ -305,12 +305,15 @@ def _play(policy: Policy | ActionSchedule, runs: list[_SymbolRun], deterministic
     episode_start = np.ones(n_envs, dtype=bool)
     live = list(range(n_envs))
     state: Any = None
-    scripted = [a.tolist() for a in policy.actions] if isinstance(policy, ActionSchedule) else None
+    if isinstance(policy, ActionSchedule):
+        model, scripted = None, [a.tolist() for a in policy.actions]
+    else:
+        model, scripted = policy, []
     while live:
-        if scripted is not None:
+        if model is None:
             chosen = [actions[run.bar] for actions, run in zip(scripted, runs, strict=True)]
         else:
-            actions, state = policy.predict(
+            actions, state = model.predict(
                 observations, state=state, episode_start=episode_start, deterministic=deterministic
             )
             chosen = _single_action(actions, n_envs).tolist()

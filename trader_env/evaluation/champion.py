@@ -12,13 +12,7 @@ not reference: it changes nothing, and a later promotion of the same bytes reuse
 Model copies are never overwritten with different content: the name carries the version and a
 hash of the bytes. Rolled-back champions and their files stay on disk for audit.
 
-Honest promotion: only a model whose gate was judged under production costs is eligible; the
-registry counts every distinct candidate ever judged (its trials), plus the configurations that
-searches such as ``tune_phase`` report (:meth:`ChampionRegistry.record_external_trials`), and a
-promotion needs the
-deflated Sharpe ratio of the candidate's validation returns, given that count, to reach the
-threshold, besides beating the serving champion re-measured on the same validation days and
-costs. The test split plays no part in any of it.
+The promotion rule (honest promotion) lives in :mod:`~trader_env.evaluation.promotion`.
 """
 
 from __future__ import annotations
@@ -28,8 +22,6 @@ import datetime as dt
 import hashlib
 import math
 import shutil
-import statistics
-from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -43,30 +35,38 @@ from trader_env.evaluation.champion_records import (
     SharpeEvidence,
     TrialRecord,
 )
-from trader_env.evaluation.psr import deflated_sharpe_ratio
+from trader_env.evaluation.promotion import (
+    PromotionDecision,
+    baseline,
+    deflated,
+    demoted_twin,
+    refusal_reason,
+    trial_count,
+)
 from trader_env.paths import storage_root
 
 REGISTRY_DIR = "champion"
 REGISTRY_FILE = "registry.json"
 MODELS_DIR = "models"
 
+# Record types and the decision are part of this module's interface (callers import them here).
+__all__ = [
+    "MODELS_DIR",
+    "REGISTRY_DIR",
+    "REGISTRY_FILE",
+    "ChampionEvent",
+    "ChampionRecord",
+    "ChampionRegistry",
+    "ChampionRegistryError",
+    "ExternalTrials",
+    "PromotionDecision",
+    "SharpeEvidence",
+    "TrialRecord",
+]
+
 
 class ChampionRegistryError(ValueError):
     """The registry file is unreadable or an operation is impossible (message names the file)."""
-
-
-@dataclass(frozen=True)
-class PromotionDecision:
-    """Outcome of :meth:`ChampionRegistry.consider`.
-
-    ``previous`` is the champion before the decision (None if there was none); ``current`` the
-    champion after it (the new record when promoted, else ``previous``).
-    """
-
-    promoted: bool
-    reason: str
-    previous: ChampionRecord | None
-    current: ChampionRecord | None
 
 
 def _now() -> str:
@@ -79,10 +79,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _trial_count(state: RegistryFile) -> int:
-    return len(state.trials) + sum(item.n_trials for item in state.external_trials)
 
 
 class ChampionRegistry:
@@ -161,7 +157,7 @@ class ChampionRegistry:
 
     def trial_count(self) -> int:
         """Trials the deflated Sharpe ratio counts: candidates judged plus external trials."""
-        return _trial_count(self._load())
+        return trial_count(self._load())
 
     def record_external_trials(self, source: str, phase: str, n_trials: int) -> int:
         """Count ``n_trials`` configurations tried by ``source`` (unique per search: reporting
@@ -175,32 +171,7 @@ class ChampionRegistry:
             others = [item for item in state.external_trials if item.source != source]
             state = state.model_copy(update={"external_trials": [*others, entry]})
             self._save(state)
-        return _trial_count(state)
-
-    @staticmethod
-    def _deflated(state: RegistryFile, evidence: SharpeEvidence) -> tuple[float, int, float]:
-        """(DSR, number of trials, cross-trial variance used) for ``evidence``.
-
-        The variance of the trials' per-day Sharpe estimates is floored at ``1 / (n - 1)``,
-        the sampling variance of a Sharpe estimate of ``n`` days when the true Sharpe is 0:
-        with a handful of trials their spread says little, and luck alone produces at least
-        that much. External trials (:meth:`record_external_trials`) add to the count only:
-        they were scored on the selection slice, not validation, so they have no validation
-        Sharpe to add to the spread.
-        """
-        n_trials = _trial_count(state)
-        sharpes = [trial.sharpe_per_period for trial in state.trials]
-        spread = float(statistics.variance(sharpes)) if len(sharpes) >= 2 else 0.0
-        variance = max(spread, 1.0 / max(evidence.n_days - 1, 1))
-        dsr = deflated_sharpe_ratio(
-            evidence.sharpe_per_period,
-            evidence.n_days,
-            evidence.skew,
-            evidence.kurtosis,
-            n_trials,
-            variance,
-        )
-        return dsr, n_trials, variance
+        return trial_count(state)
 
     def consider(
         self,
@@ -242,11 +213,11 @@ class ChampionRegistry:
         sha = _sha256(source)
         with self._locked():
             state = self._with_trial(self._load(), candidate.phase, sha, evidence)
-            dsr, n_trials, _ = self._deflated(state, evidence)
+            dsr, n_trials, _ = deflated(state, evidence)
             stored_previous = self._by_version(state, state.current_version)
             previous = None if stored_previous is None else self._resolve(stored_previous)
             evidence_text = f"DSR {dsr:.3f} over {n_trials} trial(s)"
-            refusal = self._demoted_twin(state, sha, candidate) or self._refusal(
+            refusal = demoted_twin(state, sha, candidate) or refusal_reason(
                 sharpe,
                 previous,
                 dsr,
@@ -261,10 +232,10 @@ class ChampionRegistry:
             if previous is None:
                 reason = f"first champion (validation Sharpe {sharpe:.3f}; {evidence_text})"
             else:
-                baseline = self._baseline(previous, champion_sharpe)
+                floor = baseline(previous, champion_sharpe)
                 reason = (
                     f"candidate validation Sharpe {sharpe:.3f} beats champion v{previous.version}"
-                    f" ({baseline:.3f}, same days and costs); {evidence_text}"
+                    f" ({floor:.3f}, same days and costs); {evidence_text}"
                 )
             stored = self._promote(state, candidate, source, sha, n_trials, dsr, reason)
         return PromotionDecision(True, reason, previous, self._resolve(stored))
@@ -285,44 +256,6 @@ class ChampionRegistry:
         state = state.model_copy(update={"trials": [*state.trials, trial]})
         self._save(state)
         return state
-
-    @staticmethod
-    def _baseline(previous: ChampionRecord, champion_sharpe: float | None) -> float:
-        baseline = champion_sharpe if champion_sharpe is not None else previous.validation_sharpe
-        return baseline if baseline is not None else -math.inf
-
-    def _refusal(
-        self,
-        sharpe: float,
-        previous: ChampionRecord | None,
-        dsr: float,
-        dsr_threshold: float,
-        evidence_text: str,
-        champion_sharpe: float | None,
-        champion_version: int | None,
-        min_improvement: float,
-    ) -> str | None:
-        """Why the candidate is not promoted, or None when it earned it."""
-        if not dsr >= dsr_threshold:
-            return (
-                f"candidate validation Sharpe {sharpe:.3f} is not significant once the trials "
-                f"are counted: {evidence_text} < {dsr_threshold:g}"
-            )
-        if previous is None:
-            return None
-        if champion_version is not None and champion_version != previous.version:
-            return (
-                f"the champion changed to v{previous.version} while v{champion_version} was "
-                "being re-measured; the next run decides"
-            )
-        baseline = self._baseline(previous, champion_sharpe)
-        if not sharpe > baseline + min_improvement:
-            return (
-                f"candidate validation Sharpe {sharpe:.3f} does not beat champion "
-                f"v{previous.version} ({baseline:.3f}, same days and costs) by more than "
-                f"{min_improvement:g} ({evidence_text})"
-            )
-        return None
 
     def _promote(
         self,
@@ -404,37 +337,6 @@ class ChampionRegistry:
                 )
             )
         return None if target is None else self._resolve(target)
-
-    def _demoted_twin(self, state: RegistryFile, sha: str, candidate: ChampionRecord) -> str | None:
-        """Why ``candidate`` may not serve: it is the model of a demoted champion again, or None.
-
-        Retraining on unchanged training data (the nightly run after new days arrive: the
-        training split is fixed by date) reproduces the same policy in a file with other bytes
-        (SB3 stores run metadata). The same model is recognised by identical bytes, or by the
-        same phase, config hash and seed with the very same validation Sharpe (a deterministic
-        backtest of the same policy on the same days gives the same float).
-        """
-        demoted = {e.replaced_version: e for e in state.events if e.action == "demoted"}
-        for record in state.champions:
-            event = demoted.get(record.version)
-            if event is None:
-                continue
-            same_policy = (
-                record.phase == candidate.phase
-                and record.validation_sharpe is not None
-                and record.validation_sharpe == candidate.validation_sharpe
-                and all(
-                    record.lineage.get(k) == candidate.lineage.get(k)
-                    for k in ("config_hash", "seed")
-                )
-            )
-            if record.model_sha256 == sha or same_policy:
-                how = "bytes" if record.model_sha256 == sha else "phase, config, seed and Sharpe"
-                return (
-                    f"candidate is the model of champion v{record.version} again (same {how}), "
-                    f"demoted at {event.at}: {event.reason}"
-                )
-        return None
 
     def demote_ineligible(self) -> list[str]:
         """Demote serving champions whose gate was not judged under production costs (records

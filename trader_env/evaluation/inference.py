@@ -218,12 +218,9 @@ def _rows_times(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     (291, 1024) LSTM product take 1.5-3 ms instead of ~0.1 ms. Below that size ``np.dot``
     (the least overhead); above it a stacked product, which numpy computes row by row.
     """
+    small = x.shape[0] * weight.size < _BLAS_THREADING_SIZE
     # numpy types both products as Any: the annotation states what they are.
-    product: np.ndarray
-    if x.shape[0] * weight.size < _BLAS_THREADING_SIZE:
-        product = np.dot(x, weight)
-    else:
-        product = (x[:, None, :] @ weight)[:, 0, :]
+    product: np.ndarray = np.dot(x, weight) if small else (x[:, None, :] @ weight)[:, 0, :]
     return product
 
 

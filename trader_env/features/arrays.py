@@ -48,6 +48,32 @@ def to_market_arrays(
             f"to_market_arrays: splits normalise {list(stats.feature_names)} "
             f"but the arrays need {names}; make the splits with make_splits(..., regimes=...)"
         )
+    joined, buckets = _joined(bars, features, regimes, market_names)
+    rows = _rows_of(joined, splits, part, fold, between)
+    if normalize:
+        rows = apply_normalization(rows, stats)
+    prepared = rows.sort(list(BAR_KEYS)).select(
+        "symbol",
+        pl.col("ts").dt.epoch("us").cast(pl.Int64),
+        *[pl.col(c).cast(pl.Float64) for c in PRICE_COLUMNS],
+        pl.col("regime_code").cast(pl.Int8),
+        *[pl.col(c).cast(pl.Int8) for c in buckets],
+        pl.col("session").cast(pl.Int32).cast(pl.Int64).alias("session_id"),
+        *[pl.col(c).cast(pl.Float32) for c in names],
+    )
+    bars_per_year = splits.market.bars_per_year if splits.market else None
+    result = [
+        _symbol_arrays(symbol, frame, names, buckets, bars_per_year)
+        for (symbol,), frame in prepared.partition_by("symbol", as_dict=True).items()
+    ]
+    return sorted(result, key=lambda arrays: arrays.symbol)
+
+
+def _joined(
+    bars: pl.DataFrame, features: pl.DataFrame, regimes: pl.DataFrame, market_names: list[str]
+) -> tuple[pl.DataFrame, list[str]]:
+    """Bars, market features and regimes inner-joined on (symbol, ts), and the extra columns
+    carried along (``vol_bucket`` when ``regimes`` has it)."""
     require_columns(bars, (*BAR_KEYS, *PRICE_COLUMNS), "to_market_arrays bars")
     require_columns(features, (*BAR_KEYS, "session", *market_names), "to_market_arrays features")
     require_columns(regimes, (*BAR_KEYS, *REGIME_INPUTS, "regime_code"), "to_market_arrays regimes")
@@ -58,6 +84,17 @@ def to_market_arrays(
         .join(features.select(*keys, "session", *market_names), on=keys)
         .join(regimes.select(*keys, *REGIME_INPUTS, "regime_code", *buckets), on=keys)
     )
+    return joined, buckets
+
+
+def _rows_of(
+    joined: pl.DataFrame,
+    splits: Splits,
+    part: PartName,
+    fold: int | None,
+    between: tuple[date, date] | None,
+) -> pl.DataFrame:
+    """The rows of ``part`` (of ``fold``), or of the sessions ``between``; refuses none."""
     if between is None:
         rows = select_split(joined, splits, part, fold)
         where = f"part {part!r}" + (f" of fold {fold}" if fold is not None else "")
@@ -66,40 +103,35 @@ def to_market_arrays(
         where = f"sessions {between[0]}..{between[1]}"
     if rows.height == 0:
         raise ValueError(f"to_market_arrays: no bar with features and a regime in {where}")
-    if normalize:
-        rows = apply_normalization(rows, stats)
-    prepared = rows.sort(keys).select(
-        "symbol",
-        pl.col("ts").dt.epoch("us").cast(pl.Int64),
-        *[pl.col(c).cast(pl.Float64) for c in PRICE_COLUMNS],
-        pl.col("regime_code").cast(pl.Int8),
-        *[pl.col(c).cast(pl.Int8) for c in buckets],
-        pl.col("session").cast(pl.Int32).cast(pl.Int64).alias("session_id"),
-        *[pl.col(c).cast(pl.Float32) for c in names],
+    return rows
+
+
+def _symbol_arrays(
+    symbol: str,
+    frame: pl.DataFrame,
+    names: list[str],
+    buckets: list[str],
+    bars_per_year: float | None,
+) -> MarketArrays:
+    """Read-only arrays of one symbol's prepared rows."""
+    arrays = {
+        column: _read_only(frame[column].to_numpy())
+        for column in ("ts", *PRICE_COLUMNS, "regime_code", "session_id")
+    }
+    return MarketArrays(
+        symbol=symbol,
+        ts=arrays["ts"],
+        open=arrays["open"],
+        high=arrays["high"],
+        low=arrays["low"],
+        close=arrays["close"],
+        features=_read_only(frame.select(names).to_numpy(order="c")),
+        feature_names=tuple(names),
+        regime=arrays["regime_code"],
+        session_id=arrays["session_id"],
+        bars_per_year=bars_per_year,
+        extras={c: _read_only(frame[c].to_numpy()) for c in buckets},
     )
-    result = []
-    for (symbol,), frame in prepared.partition_by("symbol", as_dict=True).items():
-        arrays = {
-            column: _read_only(frame[column].to_numpy())
-            for column in ("ts", *PRICE_COLUMNS, "regime_code", "session_id")
-        }
-        result.append(
-            MarketArrays(
-                symbol=symbol,
-                ts=arrays["ts"],
-                open=arrays["open"],
-                high=arrays["high"],
-                low=arrays["low"],
-                close=arrays["close"],
-                features=_read_only(frame.select(names).to_numpy(order="c")),
-                feature_names=tuple(names),
-                regime=arrays["regime_code"],
-                session_id=arrays["session_id"],
-                bars_per_year=splits.market.bars_per_year if splits.market else None,
-                extras={c: _read_only(frame[c].to_numpy()) for c in buckets},
-            )
-        )
-    return sorted(result, key=lambda arrays: arrays.symbol)
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

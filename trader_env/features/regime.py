@@ -46,6 +46,7 @@ from trader_env.features.frames import (
     session_start_expr,
     window_group_expr,
 )
+from trader_env.features.regime_config import RegimeConfig
 from trader_env.sessions import session_date_expr
 
 #: Upper bound of ``trend_strength`` (dimensionless): far beyond any threshold, it only
@@ -99,8 +100,25 @@ def compute_regimes_with_report(
     # The measured session length, as before market calendars (391 on the SPY sample).
     bars_per_session = profile.bars_per_session
     bars_per_year = bars_per_session * profile.sessions_per_year
+    computed = _regime_plan(frame.lazy(), regime, bars_per_year).collect(engine=WINDOW_ENGINE)
+    report = RegimeReport(
+        bars_per_session=bars_per_session,
+        market=profile.market,
+        sessions_per_year=profile.sessions_per_year,
+        bars_per_year=bars_per_year,
+        warmup_bars=regime.max_window_bars() - 1,
+        rows_in=bars.height,
+        rows_out=computed.height,
+        rows_dropped=bars.height - computed.height,
+        dropped_fraction=(bars.height - computed.height) / bars.height,
+    )
+    return computed, report
 
-    group = pl.col(WINDOW_GROUP)
+
+def _window_statistics(regime: RegimeConfig) -> tuple[list[pl.Expr], pl.Expr]:
+    """The rolling statistics of the one-bar returns ``_r`` per window group (columns
+    ``_vol_std``, ``_trend_mean`` and ``_trend_std`` unless it equals ``_vol_std``), and the
+    trend strength computed from them (capped at :data:`TREND_STRENGTH_CAP`)."""
     returns = pl.col("_r")
     vol_window, trend_window = regime.windows_in_bars()
     windows = {"_vol_std": ("std", vol_window)}
@@ -113,7 +131,7 @@ def compute_regimes_with_report(
             if kind == "std"
             else returns.rolling_mean(n, min_samples=n)
         )
-        .over(group)
+        .over(WINDOW_GROUP)
         .alias(name)
         for name, (kind, n) in windows.items()
     ]
@@ -125,15 +143,21 @@ def compute_regimes_with_report(
         .when(std.is_not_null())
         .then(pl.when(mean.abs() > 0).then(TREND_STRENGTH_CAP).otherwise(0.0))
     )
+    return statistics, strength
+
+
+def _regime_plan(frame: pl.LazyFrame, regime: RegimeConfig, bars_per_year: float) -> pl.LazyFrame:
+    """The regime columns (:data:`_OUTPUT_COLUMNS`) of ``frame`` (symbol, ts, open, close,
+    session), bars without a full window dropped."""
+    statistics, strength = _window_statistics(regime)
     state_change = (
         pl.when(pl.col("trend_strength") > regime.trend_enter)
         .then(True)
         .when(pl.col("trend_strength") < regime.trend_exit)
         .then(False)
     )
-    computed = (
-        frame.lazy()
-        .with_columns(_session_start=session_start_expr())
+    return (
+        frame.with_columns(_session_start=session_start_expr())
         .with_columns(
             # Inside a session the close-to-close return; a session's first bar its own
             # open-to-close return, so the overnight gap never enters the volatility.
@@ -174,20 +198,7 @@ def compute_regimes_with_report(
             )
         )
         .select(*_OUTPUT_COLUMNS)
-        .collect(engine=WINDOW_ENGINE)
     )
-    report = RegimeReport(
-        bars_per_session=bars_per_session,
-        market=profile.market,
-        sessions_per_year=profile.sessions_per_year,
-        bars_per_year=bars_per_year,
-        warmup_bars=regime.max_window_bars() - 1,
-        rows_in=bars.height,
-        rows_out=computed.height,
-        rows_dropped=bars.height - computed.height,
-        dropped_fraction=(bars.height - computed.height) / bars.height,
-    )
-    return computed, report
 
 
 _OUTPUT_COLUMNS = (

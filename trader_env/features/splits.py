@@ -149,49 +149,16 @@ def make_splits(
     normalised too. Pass a config resolved on the bars
     (:meth:`~trader_env.features.FeaturesConfig.resolve`); an unresolved one is resolved on
     ``regimes`` when given (cross-session regimes keep whole sessions, so bars per session
-    reads right) or else on ``frame`` (per-session warm-ups shorten its sessions). Raises :class:`~trader_env.yaml_config.ConfigError` naming the config key
-    when a part comes out empty or the embargo is shorter than a window needs.
+    reads right) or else on ``frame`` (per-session warm-ups shorten its sessions). Raises
+    :class:`~trader_env.yaml_config.ConfigError` naming the config key when a part comes out
+    empty or the embargo is shorter than a window needs.
     """
     cfg = resolved_config(regimes if regimes is not None else frame, config)
     split_cfg = cfg.splits
-    require_columns(frame, (*BAR_KEYS, "session"), "make_splits frame")
-    feature_names = cfg.market.feature_names()
-    data = frame
-    if regimes is not None:
-        require_columns(regimes, (*BAR_KEYS, *REGIME_INPUTS), "make_splits regimes")
-        data = frame.join(
-            regimes.select(*BAR_KEYS, *REGIME_INPUTS), on=list(BAR_KEYS), maintain_order="left"
-        )
-        feature_names = (*feature_names, *REGIME_INPUTS)
-    require_columns(data, feature_names, "make_splits frame")
-    if data.height == 0:
-        raise ValueError("make_splits: the frame has no rows (after joining regimes)")
-
-    required = cfg.required_embargo_sessions()
-    embargo = split_cfg.embargo_sessions
-    assert embargo is not None  # resolved
-    if embargo < required:
-        raise ConfigError(
-            f"splits.embargo_sessions: {embargo} is shorter than the {required} session(s) the "
-            f"longest cross-session window reaches back (market {cfg.market.max_window_bars()} "
-            f"bars, cross_session={cfg.market.cross_session}; regime "
-            f"{cfg.regime.max_window_bars()} bars, cross_session={cfg.regime.cross_session}); "
-            f"set splits.embargo_sessions >= {required}"
-        )
+    data, feature_names = _with_regime_inputs(frame, regimes, cfg.market.feature_names())
+    embargo, required = _checked_embargo(cfg)
     sessions = data["session"].unique().sort().to_numpy()
-    ranges = _part_ranges(cfg, sessions)
-    for earlier, later in zip(PARTS, PARTS[1:], strict=False):
-        lo, hi = ranges[earlier]
-        gap = ranges[later][0] - hi
-        if gap < embargo:
-            hi -= embargo - gap
-            if hi <= lo:
-                raise ConfigError(
-                    f"splits.embargo_sessions: an embargo of {embargo} session(s) before "
-                    f"{later} leaves no session in {earlier} ({ranges[earlier][1] - lo} "
-                    f"session(s)); lower it or give {earlier} more sessions"
-                )
-            ranges[earlier] = (lo, hi)
+    ranges = _embargoed_ranges(_part_ranges(cfg, sessions), embargo)
     embargoed = [
         s
         for earlier, later in zip(PARTS, PARTS[1:], strict=False)
@@ -227,6 +194,62 @@ def make_splits(
         ),
         market=cfg.market_profile,
     )
+
+
+def _with_regime_inputs(
+    frame: pl.DataFrame, regimes: pl.DataFrame | None, feature_names: tuple[str, ...]
+) -> tuple[pl.DataFrame, tuple[str, ...]]:
+    """``frame`` joined with the regime inputs of ``regimes`` (when given) and the names of
+    every column to normalise; refuses missing columns and an empty result."""
+    require_columns(frame, (*BAR_KEYS, "session"), "make_splits frame")
+    data = frame
+    if regimes is not None:
+        require_columns(regimes, (*BAR_KEYS, *REGIME_INPUTS), "make_splits regimes")
+        data = frame.join(
+            regimes.select(*BAR_KEYS, *REGIME_INPUTS), on=list(BAR_KEYS), maintain_order="left"
+        )
+        feature_names = (*feature_names, *REGIME_INPUTS)
+    require_columns(data, feature_names, "make_splits frame")
+    if data.height == 0:
+        raise ValueError("make_splits: the frame has no rows (after joining regimes)")
+    return data, feature_names
+
+
+def _checked_embargo(cfg: FeaturesConfig) -> tuple[int, int]:
+    """(embargo, required embargo) in sessions of the resolved ``cfg``; ConfigError when the
+    embargo is shorter than the longest cross-session window needs."""
+    required = cfg.required_embargo_sessions()
+    embargo = cfg.splits.embargo_sessions
+    assert embargo is not None  # resolved
+    if embargo < required:
+        raise ConfigError(
+            f"splits.embargo_sessions: {embargo} is shorter than the {required} session(s) the "
+            f"longest cross-session window reaches back (market {cfg.market.max_window_bars()} "
+            f"bars, cross_session={cfg.market.cross_session}; regime "
+            f"{cfg.regime.max_window_bars()} bars, cross_session={cfg.regime.cross_session}); "
+            f"set splits.embargo_sessions >= {required}"
+        )
+    return embargo, required
+
+
+def _embargoed_ranges(
+    ranges: dict[str, tuple[int, int]], embargo: int
+) -> dict[str, tuple[int, int]]:
+    """``ranges`` (session index ranges per part) with each earlier part shortened at its end
+    until ``embargo`` sessions separate it from the next; ConfigError if one empties."""
+    for earlier, later in zip(PARTS, PARTS[1:], strict=False):
+        lo, hi = ranges[earlier]
+        gap = ranges[later][0] - hi
+        if gap < embargo:
+            hi -= embargo - gap
+            if hi <= lo:
+                raise ConfigError(
+                    f"splits.embargo_sessions: an embargo of {embargo} session(s) before "
+                    f"{later} leaves no session in {earlier} ({ranges[earlier][1] - lo} "
+                    f"session(s)); lower it or give {earlier} more sessions"
+                )
+            ranges[earlier] = (lo, hi)
+    return ranges
 
 
 def select_split(

@@ -7,6 +7,7 @@ it runs (and is tested) without Dagster.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -14,7 +15,9 @@ from typing import Any
 
 from trader_env.dataset import MarketData
 from trader_env.env import EnvConfig
-from trader_env.evaluation.champion import ChampionRecord, ChampionRegistry
+from trader_env.evaluation.backtest_result import Policy
+from trader_env.evaluation.champion import ChampionRegistry
+from trader_env.evaluation.champion_records import ChampionRecord
 from trader_env.production.ledger import (
     ForwardLedger,
     LedgerRow,
@@ -70,7 +73,10 @@ def champion_env(record: ChampionRecord) -> EnvConfig:
 
 
 def run_ledger_turn(
-    market: MarketData, storage: Path, limits: ForwardLimits, policy_loader: Any
+    market: MarketData,
+    storage: Path,
+    limits: ForwardLimits,
+    policy_loader: Callable[[str, str], Policy],
 ) -> LedgerOutcome:
     """Append the serving champion's new forward days, judge them, demote on a breach.
 
@@ -94,21 +100,8 @@ def run_ledger_turn(
             message="no champion serves: nothing to play forward",
             rows_total=len(ledger.rows()),
         )
-    assert champion.version is not None
-    env_config = champion_env(champion)
-    policy = policy_loader(champion.lineage["algorithm"], champion.model_path)
     end = selection_end(champion, market)
-    appended = ledger.append(
-        lambda rows: play_forward_days(
-            policy,
-            market,
-            env_config,
-            rows,
-            end,
-            champion.version,
-            champion.phase,  # type: ignore[arg-type]
-        )
-    )
+    appended = _append_forward_days(ledger, champion, market, end, policy_loader)
     rows = ledger.rows()
     own = [row for row in rows if row.champion_version == champion.version]
     validation = champion.validation_sharpe
@@ -130,15 +123,7 @@ def run_ledger_turn(
             version=champion.version,
         )
         demoted = serving is None or serving.version != champion.version
-    message = (
-        f"appended {len(appended)} forward day(s) for champion v{champion.version}"
-        + (f" ({appended[0].session}..{appended[-1].session})" if appended else "")
-        + f"; {verdict.reason}"
-    )
-    if demoted:
-        message += f"; DEMOTED v{champion.version}, now serving " + (
-            f"v{serving.version} ({serving.phase})" if serving else "no champion"
-        )
+    message = _turn_message(champion, appended, verdict, demoted, serving)
     if validation is None or not math.isfinite(validation):
         summary["note"] = "no validation Sharpe recorded: the expectation is a Sharpe of 0"
     return LedgerOutcome(
@@ -153,3 +138,44 @@ def run_ledger_turn(
         message,
         rows_total=len(rows),
     )
+
+
+def _append_forward_days(
+    ledger: ForwardLedger,
+    champion: ChampionRecord,
+    market: MarketData,
+    end: date,
+    policy_loader: Callable[[str, str], Policy],
+) -> list[LedgerRow]:
+    """Play the serving ``champion`` over the stored sessions after ``end`` not yet in the
+    ledger and append them; the rows appended."""
+    version = champion.version
+    assert version is not None  # a serving champion was promoted, which numbers it
+    env_config = champion_env(champion)
+    policy = policy_loader(champion.lineage["algorithm"], champion.model_path)
+    return ledger.append(
+        lambda rows: play_forward_days(
+            policy, market, env_config, rows, end, version, champion.phase
+        )
+    )
+
+
+def _turn_message(
+    champion: ChampionRecord,
+    appended: list[LedgerRow],
+    verdict: RollbackVerdict,
+    demoted: bool,
+    serving: ChampionRecord | None,
+) -> str:
+    """One line saying what the turn did, and when it ``demoted`` the champion, which one
+    serves now (``serving``; None: no champion)."""
+    message = (
+        f"appended {len(appended)} forward day(s) for champion v{champion.version}"
+        + (f" ({appended[0].session}..{appended[-1].session})" if appended else "")
+        + f"; {verdict.reason}"
+    )
+    if demoted:
+        message += f"; DEMOTED v{champion.version}, now serving " + (
+            f"v{serving.version} ({serving.phase})" if serving else "no champion"
+        )
+    return message

@@ -45,7 +45,8 @@ class SupportsInfo(Protocol):
 
 def _episode_metrics(info: dict[str, Any]) -> dict[str, Any]:
     try:
-        return info["episode_metrics"]
+        metrics: dict[str, Any] = info["episode_metrics"]
+        return metrics
     except KeyError:
         raise KeyError(
             "the environment ended an episode without info['episode_metrics'] (the "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from stable_baselines3 import PPO
@@ -21,6 +21,9 @@ from stable_baselines3.common.vec_env import VecEnv
 from trader_env.config import PhaseConfig, TrainingConfig
 from trader_env.contracts import MarketArrays
 from trader_env.env import make_vec_env
+
+if TYPE_CHECKING:  # regime_policy imports this module
+    from trader_env.training.regime_policy import RegimeRouterPolicy
 
 #: Hyperparameters passed to the SB3 constructor under their own names.
 _SB3_HYPERPARAMETERS = (
@@ -37,7 +40,7 @@ _SB3_HYPERPARAMETERS = (
 )
 
 
-def algorithm_class(name: str) -> Any:
+def algorithm_class(name: str) -> type[OnPolicyAlgorithm] | type[RegimeRouterPolicy]:
     """The class that trains or loads models of an algorithm name: the SB3 class of an
     :class:`~trader_env.config.AlgorithmConfig` name, or phase 6's
     :class:`~trader_env.training.regime_policy.RegimeRouterPolicy` (``"RegimeRouter"``, load
@@ -55,6 +58,14 @@ def algorithm_class(name: str) -> Any:
     raise ValueError(
         f"unknown algorithm {name!r}: expected 'PPO', 'RecurrentPPO' or 'RegimeRouter'"
     )
+
+
+def trainable_class(name: str) -> type[OnPolicyAlgorithm]:
+    """The SB3 class of an algorithm name that trains (PPO, RecurrentPPO)."""
+    cls = algorithm_class(name)
+    if not issubclass(cls, OnPolicyAlgorithm):
+        raise ValueError(f"algorithm {name!r} only loads saved policies: it cannot be trained")
+    return cls
 
 
 def resolve_device(device: str) -> str:
@@ -127,7 +138,7 @@ def build_model(
     ``device`` defaults to the config's (``auto`` resolved); call :func:`configure_torch`
     first to set torch's thread count.
     """
-    cls = algorithm_class(config.algorithm.name)
+    cls = trainable_class(config.algorithm.name)
     model = cls(
         config.algorithm.policy,
         vec_env,
@@ -158,7 +169,7 @@ def load_warm_start(
     path = Path(path)
     if not path.is_file():
         return None, f"started fresh: no previous model at {path}"
-    cls = algorithm_class(config.algorithm.name)
+    cls = trainable_class(config.algorithm.name)
     expected_policy = cls.policy_aliases[config.algorithm.policy]
     data, _, _ = load_from_zip_file(path, device="cpu", load_data=True)
     if data is None:

@@ -187,13 +187,13 @@ class RegimeRouterPolicy:
     @classmethod
     def load(cls, path: Path | str, device: str = "cpu", **_: Any) -> RegimeRouterPolicy:
         """Read a policy written by :meth:`save` (its models on ``device``)."""
-        from trader_env.training.factory import algorithm_class
+        from trader_env.training.factory import trainable_class
 
         path = Path(path)
         with zipfile.ZipFile(path) as archive:
             manifest = read_manifest(archive, path)
             models = {
-                name: algorithm_class(manifest["base_algorithm"][name]).load(
+                name: trainable_class(manifest["base_algorithm"][name]).load(
                     io.BytesIO(archive.read(f"{name}.zip")), device=device
                 )
                 for name in manifest["models"]
@@ -210,7 +210,7 @@ class RegimeRouterPolicy:
 def read_manifest(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
     """The manifest of a saved router, refusing a file that is not one (naming it)."""
     try:
-        manifest = json.loads(archive.read(MANIFEST))
+        manifest: dict[str, Any] = json.loads(archive.read(MANIFEST))
     except KeyError:
         raise ValueError(f"{path}: not a regime router file (no {MANIFEST})") from None
     if manifest.get("format") != FORMAT_VERSION:

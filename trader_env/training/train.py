@@ -10,6 +10,8 @@ from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.vec_env import VecEnv
 
 from trader_env.atomic import atomic_path
 from trader_env.config import PhaseConfig
@@ -110,18 +112,84 @@ def train_phase(
     device = configure_torch(config.training)
     vec_env = make_training_env(config, train_arrays)
     try:
-        model = None
-        if not config.training.warm_start:
-            note = "started fresh: training.warm_start is false"
-        elif warm_start_path is None:
-            note = "started fresh: no previous model given"
-        else:
-            model, note = load_warm_start(
-                warm_start_path, vec_env, config, device=device, tensorboard_dir=tensorboard_dir
-            )
-        if model is None:
-            model = build_model(config, vec_env, device=device, tensorboard_dir=tensorboard_dir)
+        model, note = _initial_model(config, vec_env, warm_start_path, device, tensorboard_dir)
+        run = _RunCallbacks.of(config, output_path, logger, progress_interval_s, selection)
+        started_at = time.time()
+        start = time.perf_counter()
+        model.learn(
+            config.training.total_timesteps,
+            callback=CallbackList([*run.callbacks, *extra_callbacks]),
+        )
+        wall_time = time.perf_counter() - start
+        selected = run.selector.restore_best() if run.selector is not None else None
+        save_model_atomically(model, output_path)
+    finally:
+        vec_env.close()
 
+    result = run.diagnostics.diagnostics()
+    if run.curriculum is not None:
+        result["finals"].update(run.curriculum.finals())
+    return TrainingResult(
+        model_path=output_path,
+        timesteps=int(model.num_timesteps),
+        wall_time_s=wall_time,
+        fps=model.num_timesteps / wall_time if wall_time > 0 else float("nan"),
+        device=device,
+        seed=config.training.seed,
+        algorithm=config.algorithm.name,
+        warm_start_note=note,
+        diagnostics=result,
+        curriculum_history=list(run.curriculum.history) if run.curriculum is not None else [],
+        checkpoint_paths=_checkpoints_since(
+            checkpoint_dir(output_path), output_path.stem, started_at
+        ),
+        selection=selected,
+    )
+
+
+def _initial_model(
+    config: PhaseConfig,
+    vec_env: VecEnv,
+    warm_start_path: Path | None,
+    device: str,
+    tensorboard_dir: Path | None,
+) -> tuple[OnPolicyAlgorithm, str]:
+    """The model to train, warm-started when allowed and compatible, else fresh, and the
+    note saying which and why."""
+    model = None
+    if not config.training.warm_start:
+        note = "started fresh: training.warm_start is false"
+    elif warm_start_path is None:
+        note = "started fresh: no previous model given"
+    else:
+        model, note = load_warm_start(
+            warm_start_path, vec_env, config, device=device, tensorboard_dir=tensorboard_dir
+        )
+    if model is None:
+        model = build_model(config, vec_env, device=device, tensorboard_dir=tensorboard_dir)
+    return model, note
+
+
+@dataclass(frozen=True)
+class _RunCallbacks:
+    """The callbacks of one training run, in order; the named ones are read afterwards."""
+
+    callbacks: list[BaseCallback]
+    diagnostics: DiagnosticsCallback
+    curriculum: CurriculumCallback | None
+    selector: CheckpointSelectionCallback | None
+
+    @classmethod
+    def of(
+        cls,
+        config: PhaseConfig,
+        output_path: Path,
+        logger: SupportsInfo | None,
+        progress_interval_s: float,
+        selection: SelectionSlice | None,
+    ) -> _RunCallbacks:
+        """Diagnostics and progress always; curriculum, periodic checkpoints and checkpoint
+        selection when ``config`` (and ``selection``) ask for them."""
         diagnostics = DiagnosticsCallback(config.env.reward_scaling, config.env.initial_capital)
         callbacks: list[BaseCallback] = [
             diagnostics,
@@ -131,12 +199,11 @@ def train_phase(
         if config.env.curriculum.enabled:
             curriculum = CurriculumCallback(config.env.curriculum)
             callbacks.append(curriculum)
-        checkpoints = checkpoint_dir(output_path)
         if config.training.checkpoint_every > 0:
             callbacks.append(
                 CheckpointCallback(
                     save_freq=max(config.training.checkpoint_every // config.training.n_envs, 1),
-                    save_path=str(checkpoints),
+                    save_path=str(checkpoint_dir(output_path)),
                     name_prefix=output_path.stem,
                 )
             )
@@ -151,34 +218,7 @@ def train_phase(
                 selection.info,
             )
             callbacks.append(selector)
-        callbacks.extend(extra_callbacks)
-
-        started_at = time.time()
-        start = time.perf_counter()
-        model.learn(config.training.total_timesteps, callback=CallbackList(callbacks))
-        wall_time = time.perf_counter() - start
-        selected = selector.restore_best() if selector is not None else None
-        save_model_atomically(model, output_path)
-    finally:
-        vec_env.close()
-
-    result = diagnostics.diagnostics()
-    if curriculum is not None:
-        result["finals"].update(curriculum.finals())
-    return TrainingResult(
-        model_path=output_path,
-        timesteps=int(model.num_timesteps),
-        wall_time_s=wall_time,
-        fps=model.num_timesteps / wall_time if wall_time > 0 else float("nan"),
-        device=device,
-        seed=config.training.seed,
-        algorithm=config.algorithm.name,
-        warm_start_note=note,
-        diagnostics=result,
-        curriculum_history=list(curriculum.history) if curriculum is not None else [],
-        checkpoint_paths=_checkpoints_since(checkpoints, output_path.stem, started_at),
-        selection=selected,
-    )
+        return cls(callbacks, diagnostics, curriculum, selector)
 
 
 def _checkpoints_since(folder: Path, prefix: str, started_at: float) -> list[Path]:

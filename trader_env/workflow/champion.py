@@ -77,7 +77,7 @@ def remeasure_champion(
     try:
         result = run_backtest(
             policy,
-            market.arrays(GATE_PART),  # type: ignore[arg-type]
+            market.arrays(GATE_PART),
             env,
             session_timezone=market.splits.session_timezone,
         )

@@ -152,12 +152,14 @@ def evaluate_phase_model(
     limit = config.evaluation.drawdown_limit
     timezone = market.splits.session_timezone
     policy = load_policy(model.algorithm, model.model_path)
-    arrays = {part: market.arrays(part) for part in EVALUATION_PARTS}  # type: ignore[arg-type]
+    arrays = {part: market.arrays(part) for part in EVALUATION_PARTS}
     own = {
         part: run_backtest(policy, arrays[part], config.env, session_timezone=timezone)
         for part in EVALUATION_PARTS
     }
-    metrics = {part: backtest_metrics(own[part], limit) for part in EVALUATION_PARTS}
+    metrics: dict[str, dict[str, float]] = {
+        part: backtest_metrics(own[part], limit) for part in EVALUATION_PARTS
+    }
     costless = config.costs == "none"
     if costless:
         production = {

@@ -32,6 +32,7 @@ import polars as pl
 
 from trader_env.config import PhaseConfig
 from trader_env.dataset import MarketData
+from trader_env.features.splits import PartName
 from trader_env.scalars import as_float
 from trader_env.workflow.oracle import oracle_daily_returns
 
@@ -152,7 +153,7 @@ def budget_held_daily_returns(
     cost_bps: float,
     budget: float | None,
     size: float = 1.0,
-    part: str = "test",
+    part: PartName = "test",
 ) -> pd.Series:
     """Daily returns over ``part`` of :func:`budget_held_oracle`, equally weighted by symbol,
     after ``cost_bps`` per side (see :func:`~trader_env.workflow.oracle.oracle_daily_returns`)."""

@@ -13,6 +13,7 @@ from trader_env.dataset import MarketData
 from trader_env.env.config import EnvConfig
 from trader_env.evaluation.metrics import compute_metrics
 from trader_env.features import select_split
+from trader_env.features.splits import PartName
 from trader_env.scalars import as_float
 from trader_env.sessions import session_date_expr
 
@@ -42,7 +43,7 @@ def env_cost_per_side_bps(env: EnvConfig, bars: pl.DataFrame) -> float:
 
 
 def oracle_daily_returns(
-    oracle: pl.DataFrame, market: MarketData, cost_bps: float, part: str = "test"
+    oracle: pl.DataFrame, market: MarketData, cost_bps: float, part: PartName = "test"
 ) -> pd.Series:
     """Daily returns of the synthetic market's oracle over ``part``, equally weighted by symbol,
     after paying ``cost_bps`` (basis points of notional) on every change of position.
@@ -56,7 +57,7 @@ def oracle_daily_returns(
     rows = select_split(
         oracle.sort("symbol", "ts").with_columns(net=pl.col("pnl") - cost_bps * 1e-4 * change),
         market.splits,
-        part,  # type: ignore[arg-type]
+        part,
     )
     daily = (
         rows.with_columns(session=session)

@@ -7,14 +7,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from trader_env.config import PhaseConfig
-from trader_env.evaluation.champion import ChampionRecord
+from trader_env.evaluation.champion_records import ChampionRecord
 from trader_env.evaluation.gates import GateResult
+from trader_env.features.splits import PartName
 
 #: Parts of the split that every evaluation backtests. Gates and promotion read the first
 #: only; test results are reported, never used to decide anything.
-EVALUATION_PARTS: tuple[str, ...] = ("validation", "test")
-GATE_PART = "validation"
-REPORT_PART = "test"
+EVALUATION_PARTS: tuple[PartName, ...] = ("validation", "test")
+GATE_PART: PartName = "validation"
+REPORT_PART: PartName = "test"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import numpy as np
 from trader_env.config import PhaseConfig, config_hash
 from trader_env.dataset import MarketData
 from trader_env.evaluation.backtest import run_backtest
+from trader_env.evaluation.backtest_result import Policy
 from trader_env.evaluation.gates import evaluate_gate
 from trader_env.lineage import code_version
 from trader_env.workflow.records import GATE_PART, PhaseModel
@@ -108,7 +109,7 @@ def _train(
     )
 
 
-def load_policy(algorithm: str, model_path: Path | str) -> Any:
+def load_policy(algorithm: str, model_path: Path | str) -> Policy:
     """The SB3 model saved at ``model_path``, on the CPU (evaluation is sequential, batch 1)."""
     from trader_env.training import algorithm_class
 
@@ -151,7 +152,7 @@ def seed_spread(
     seed produces is visible; and ``training_stability`` over every run: the mean of each run's
     stable-episode rate, a run that crashed (raised) counting 0 (``n_crashed_runs``).
     """
-    arrays = market.arrays(GATE_PART)  # type: ignore[arg-type]
+    arrays = market.arrays(GATE_PART)
     sharpes = [own_sharpe]
     stabilities = [training_stability(model)]
     crashed = 0
