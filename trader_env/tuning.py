@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -28,6 +28,11 @@ from trader_env.dataset import MarketData
 from trader_env.workflow.records import PhaseModel
 from trader_env.workflow.training import stamp, train_phase_model
 from trader_env.yaml_config import deep_merge
+
+if TYPE_CHECKING:  # both imports are heavy; tune_phase imports optuna when it runs
+    import optuna
+
+    from trader_env.training.callbacks import SupportsInfo
 
 #: Selection slice used when the phase itself does not hold one out (a tuning objective must
 #: never be the training data nor validation/test).
@@ -110,7 +115,7 @@ def tune_phase(
     n_trials: int,
     previous: PhaseModel | None = None,
     seed: int = 0,
-    logger: Any = None,
+    logger: SupportsInfo | None = None,
 ) -> TuningResult:
     """Search ``config``'s hyperparameters with ``n_trials`` trainings (the first one is the
     committed configuration) and return the best; models go to ``<storage>/tuning/``.
@@ -123,29 +128,14 @@ def tune_phase(
 
     if n_trials < 1:
         raise ValueError(f"n_trials must be >= 1, got {n_trials}")
-    selection = config.training.selection
-    if not selection.enabled:
-        training = config.training.model_copy(
-            update={
-                "selection": selection.model_copy(update={"fraction": DEFAULT_SELECTION_FRACTION})
-            }
-        )
-        config = config.model_copy(update={"training": training})
+    config = _with_selection(config)
     metric = config.training.selection.metric
     search_warm_start = previous is not None and config.training.warm_start
     trials: list[dict[str, Any]] = []
-
     space = _space_including(_committed_params(config))
 
     def objective(trial: optuna.Trial) -> float:
-        params: dict[str, Any] = {}
-        for name, (kind, args) in space.items():
-            if kind == "log":
-                params[name] = trial.suggest_float(name, *args, log=True)
-            elif kind == "float":
-                params[name] = trial.suggest_float(name, *args)
-            else:
-                params[name] = trial.suggest_categorical(name, list(args))
+        params = _suggested(trial, space)
         warm = trial.suggest_categorical("warm_start", [True, False]) if search_warm_start else None
         record: dict[str, Any] = {"number": trial.number, "params": {**params, "warm_start": warm}}
         trials.append(record)
@@ -175,19 +165,50 @@ def tune_phase(
         committed["warm_start"] = True
     study.enqueue_trial(committed)
     study.optimize(objective, n_trials=n_trials)
+    return _best_of(config, trials)
+
+
+def _with_selection(config: PhaseConfig) -> PhaseConfig:
+    """``config`` with checkpoint selection on (at the default slice when it was off): every
+    trial is scored on the selection slice."""
+    selection = config.training.selection
+    if selection.enabled:
+        return config
+    training = config.training.model_copy(
+        update={"selection": selection.model_copy(update={"fraction": DEFAULT_SELECTION_FRACTION})}
+    )
+    return config.model_copy(update={"training": training})
+
+
+def _suggested(
+    trial: optuna.Trial, space: dict[str, tuple[str, tuple[Any, ...]]]
+) -> dict[str, Any]:
+    """One value per hyperparameter of ``space``, drawn by ``trial``."""
+    params: dict[str, Any] = {}
+    for name, (kind, args) in space.items():
+        if kind == "log":
+            params[name] = trial.suggest_float(name, *args, log=True)
+        elif kind == "float":
+            params[name] = trial.suggest_float(name, *args)
+        else:
+            params[name] = trial.suggest_categorical(name, list(args))
+    return params
+
+
+def _best_of(config: PhaseConfig, trials: list[dict[str, Any]]) -> TuningResult:
+    """The best scored of ``trials`` (records of the objective) as a :class:`TuningResult`."""
     scored = [t for t in trials if t.get("score") is not None]
     if not scored:
-        raise RuntimeError(f"tune_phase {config.phase}: every one of {n_trials} trials failed")
+        raise RuntimeError(f"tune_phase {config.phase}: every one of {len(trials)} trials failed")
     best = max(scored, key=lambda t: t["score"])
-    first = trials[0].get("score")
     overrides = {} if best["number"] == 0 else _changed(config, best["params"])
     return TuningResult(
         phase=config.phase,
-        metric=metric,
+        metric=config.training.selection.metric,
         n_trials=len(trials),
         best_score=best["score"],
         best_trial=best["number"],
-        committed_score=first,
+        committed_score=trials[0].get("score"),
         best_overrides=overrides,
         trials=trials,
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trader_env.env.config import CostConfig
+from trader_env.env.cost_config import CostConfig
 from trader_env.env.costs import (
     BPS,
     Commission,

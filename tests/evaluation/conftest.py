@@ -10,7 +10,7 @@ import pytest
 
 from trader_env.contracts import REGIMES, MarketArrays
 from trader_env.env import EnvConfig, sandbox_config
-from trader_env.env.config import CostConfig
+from trader_env.env.cost_config import CostConfig
 
 SESSION_OPEN_US = (14 * 60 + 30) * 60 * 1_000_000  # 09:30 New York in winter
 DAY_US = 86_400 * 1_000_000

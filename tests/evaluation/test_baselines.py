@@ -7,7 +7,8 @@ import polars as pl
 import pytest
 
 from trader_env.contracts import MarketArrays
-from trader_env.env.config import CostConfig, EnvConfig
+from trader_env.env.config import EnvConfig
+from trader_env.env.cost_config import CostConfig
 from trader_env.env.presets import realistic_config
 from trader_env.evaluation.backtest import ActionSchedule, run_backtest
 from trader_env.evaluation.baselines import BASELINES, baseline_schedule, run_baselines

@@ -2,7 +2,6 @@
 position sizing, curriculum, reward)."""
 
 from trader_env.env.config import (
-    CostConfig,
     CurriculumConfig,
     CurriculumStage,
     DrawdownLimitsConfig,
@@ -11,6 +10,7 @@ from trader_env.env.config import (
     TurnoverPenaltyConfig,
     VolatilityPenaltyConfig,
 )
+from trader_env.env.cost_config import CostConfig
 from trader_env.env.curriculum import Curriculum
 from trader_env.env.factory import EnvFactory, make_env, make_vec_env
 from trader_env.env.market import RISK_FEATURES

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trader_env.env.config import CostConfig
+from trader_env.env.cost_config import CostConfig
 
 BPS = 1e-4
 

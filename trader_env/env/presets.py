@@ -10,12 +10,12 @@
 from __future__ import annotations
 
 from trader_env.env.config import (
-    CostConfig,
     DrawdownLimitsConfig,
     EnvConfig,
     TurnoverPenaltyConfig,
     VolatilityPenaltyConfig,
 )
+from trader_env.env.cost_config import CostConfig
 
 
 def sandbox_config() -> EnvConfig:

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from trader_env.dataset import MarketData
-from trader_env.env.config import CostConfig, EnvConfig
+from trader_env.env.config import EnvConfig
+from trader_env.env.cost_config import CostConfig
 from trader_env.evaluation.backtest import run_backtest
 from trader_env.evaluation.champion import ChampionRecord, ChampionRegistry, SharpeEvidence
 from trader_env.workflow.evaluation import splits_version

@@ -14,10 +14,12 @@ from typing import Any
 
 import pandas as pd
 
+from trader_env.config import PhaseConfig
 from trader_env.contracts import MarketArrays
 from trader_env.dataset import MarketData
 from trader_env.env.config import EnvConfig
 from trader_env.evaluation.backtest import BACKTEST_METRIC_KEYS, BacktestResult, run_backtest
+from trader_env.evaluation.backtest_result import Policy
 from trader_env.evaluation.baselines import INTRADAY_BASELINES, run_baselines
 from trader_env.evaluation.cost_sensitivity import COST_SENSITIVITY_KEYS, cost_sensitivity
 from trader_env.evaluation.gates import evaluate_gate
@@ -29,6 +31,7 @@ from trader_env.evaluation.reports import (
     write_tearsheet,
 )
 from trader_env.features import Splits
+from trader_env.features.splits import PartName
 from trader_env.lineage import config_fingerprint
 from trader_env.workflow.oracle import ORACLE_KEYS, oracle_comparison
 from trader_env.workflow.records import (
@@ -160,31 +163,18 @@ def evaluate_phase_model(
     metrics: dict[str, dict[str, float]] = {
         part: backtest_metrics(own[part], limit) for part in EVALUATION_PARTS
     }
-    costless = config.costs == "none"
-    if costless:
-        production = {
-            part: run_backtest(policy, arrays[part], production_env, session_timezone=timezone)
-            for part in EVALUATION_PARTS
-        }
-    else:
-        production = own
-    production_metrics: dict[str, dict[str, float]] = {}
-    baselines: dict[str, dict[str, dict[str, float]]] = {}
-    for part in EVALUATION_PARTS:
-        values = dict(metrics[part]) if not costless else backtest_metrics(production[part], limit)
-        values.update(cost_sensitivity(production[part], arrays[part], production_env, timezone))
-        baselines[part] = _baseline_metrics(arrays[part], production_env, market, limit)
-        values["best_intraday_baseline_sharpe"] = best_baseline_sharpe(baselines[part])
-        production_metrics[part] = values
+    production_metrics, baselines = _production_metrics(
+        policy, config, arrays, own, metrics, production_env, market
+    )
     for part in EVALUATION_PARTS:
         for key in PRODUCTION_GATE_KEYS:
             metrics[part][key] = production_metrics[part][key]
     metrics[GATE_PART][TRAINING_STABILITY] = training_stability(model)
+    report_returns = own[REPORT_PART].daily_returns
     if oracle_daily_returns is not None:
-        comparison = oracle_comparison(own[REPORT_PART].daily_returns, oracle_daily_returns)
-        metrics[REPORT_PART].update(comparison)
+        metrics[REPORT_PART].update(oracle_comparison(report_returns, oracle_daily_returns))
     if fair_oracle_daily_returns is not None:
-        comparison = oracle_comparison(own[REPORT_PART].daily_returns, fair_oracle_daily_returns)
+        comparison = oracle_comparison(report_returns, fair_oracle_daily_returns)
         metrics[REPORT_PART].update({f"fair_{key}": value for key, value in comparison.items()})
     if config.evaluation.seeds:
         metrics[GATE_PART].update(
@@ -210,15 +200,54 @@ def evaluate_phase_model(
         regime_table=regime_table_markdown(own[REPORT_PART].regime_table())
         + "\n"
         + regime_table_markdown(own[REPORT_PART].vol_bucket_table()),
-        lineage={
-            **model.lineage,
-            "gate_part": GATE_PART,
-            "splits_version": splits_version(market.splits),
-            "gate_costs": config.costs,
-            "algorithm": model.algorithm,
-            "env_config": config.env.model_dump(mode="json"),
-            "production_env_config": production_env.model_dump(mode="json"),
-            # Forward (live) days are the sessions after everything the selection used.
-            "selection_end": market.splits.parts[GATE_PART].last_session.isoformat(),
-        },
+        lineage=_lineage(model, market, production_env),
     )
+
+
+def _production_metrics(
+    policy: Policy,
+    config: PhaseConfig,
+    arrays: dict[PartName, list[MarketArrays]],
+    own: dict[PartName, BacktestResult],
+    metrics: dict[str, dict[str, float]],
+    production_env: EnvConfig,
+    market: MarketData,
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, dict[str, float]]]]:
+    """Per evaluation part, the policy's metrics under production costs with the cost
+    sensitivity and the best intraday baseline's Sharpe, and every baseline's metrics there.
+
+    ``own``/``metrics``: the backtests and metrics in the phase's own environment, reused
+    when it already charges production costs (a costless phase is backtested again)."""
+    limit = config.evaluation.drawdown_limit
+    timezone = market.splits.session_timezone
+    production_metrics: dict[str, dict[str, float]] = {}
+    baselines: dict[str, dict[str, dict[str, float]]] = {}
+    for part in EVALUATION_PARTS:
+        if config.costs == "none":
+            production = run_backtest(
+                policy, arrays[part], production_env, session_timezone=timezone
+            )
+            values = backtest_metrics(production, limit)
+        else:
+            production, values = own[part], dict(metrics[part])
+        values.update(cost_sensitivity(production, arrays[part], production_env, timezone))
+        baselines[part] = _baseline_metrics(arrays[part], production_env, market, limit)
+        values["best_intraday_baseline_sharpe"] = best_baseline_sharpe(baselines[part])
+        production_metrics[part] = values
+    return production_metrics, baselines
+
+
+def _lineage(model: PhaseModel, market: MarketData, production_env: EnvConfig) -> dict[str, Any]:
+    """The model's lineage plus what the evaluation was judged on (the champion replays it)."""
+    config = model.config
+    return {
+        **model.lineage,
+        "gate_part": GATE_PART,
+        "splits_version": splits_version(market.splits),
+        "gate_costs": config.costs,
+        "algorithm": model.algorithm,
+        "env_config": config.env.model_dump(mode="json"),
+        "production_env_config": production_env.model_dump(mode="json"),
+        # Forward (live) days are the sessions after everything the selection used.
+        "selection_end": market.splits.parts[GATE_PART].last_session.isoformat(),
+    }
