@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trader_env.features.market_config import MarketFeaturesConfig
@@ -117,7 +118,7 @@ class FeaturesConfig(BaseModel):
         )
 
 
-def resolved_config(bars: Any, config: FeaturesConfig | None = None) -> FeaturesConfig:
+def resolved_config(bars: pl.DataFrame, config: FeaturesConfig | None = None) -> FeaturesConfig:
     """``config`` (None: ``features.yaml``) resolved for ``bars`` (a polars frame with
     ``symbol`` and ``ts``), the market detected from them; unchanged if already resolved."""
     cfg = config if config is not None else load_features_config()

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from trader_env.contracts import MarketArrays
 from trader_env.dataset import MarketData
 from trader_env.env import EnvConfig, make_env
 from trader_env.evaluation.backtest import Policy
@@ -53,11 +54,13 @@ class Signal:
         return DIRECTIONS[self.direction + 1]
 
 
-def _play_session(policy: Policy, arrays: Any, config: EnvConfig) -> tuple[Any, ...]:
+def _play_session(
+    policy: Policy, arrays: MarketArrays, config: EnvConfig
+) -> tuple[np.ndarray, Any, float, str | None]:
     """Play one symbol's arrays to their last bar; return (observation, state, equity, halt)."""
     env = make_env(config, arrays=[arrays], mode="eval")
     observation, _ = env.reset()
-    state: Any = None
+    state: Any = None  # the policy's recurrent state (None for feed-forward policies)
     start = np.ones(1, dtype=bool)
     equity = float(config.initial_capital)
     while True:

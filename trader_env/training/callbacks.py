@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 import numpy as np
@@ -40,7 +41,13 @@ _LOSSES = ("entropy_loss", "value_loss", "policy_gradient_loss", "approx_kl")
 class SupportsInfo(Protocol):
     """Anything with ``info(message)``: a ``logging.Logger``, Dagster's ``context.log``."""
 
-    def info(self, msg: str, /) -> Any: ...
+    def info(self, msg: str, /) -> object: ...
+
+
+class SupportsWarning(SupportsInfo, Protocol):
+    """Anything with ``info`` and ``warning``: a ``logging.Logger``, Dagster's ``context.log``."""
+
+    def warning(self, msg: str, /) -> object: ...
 
 
 def _episode_metrics(info: dict[str, Any]) -> dict[str, Any]:
@@ -54,9 +61,9 @@ def _episode_metrics(info: dict[str, Any]) -> dict[str, Any]:
         ) from None
 
 
-def _mean(values: Any) -> float:
-    values = list(values)
-    return float(np.mean(values)) if values else math.nan
+def _mean(values: Iterable[float]) -> float:
+    listed = list(values)
+    return float(np.mean(listed)) if listed else math.nan
 
 
 class DiagnosticsCallback(BaseCallback):

@@ -43,6 +43,7 @@ from trader_env.contracts import REGIMES, MarketArrays
 
 if TYPE_CHECKING:
     from trader_env.config import PhaseConfig
+    from trader_env.training.callbacks import SupportsInfo
     from trader_env.training.train import TrainingResult
 
 #: The algorithm name phase models and champion records carry for this policy.
@@ -64,7 +65,7 @@ def regime_columns(feature_names: Sequence[str]) -> list[int]:
     return [names.index(f"regime_{r}") for r in REGIMES]
 
 
-def _is_recurrent(model: Any) -> bool:
+def _is_recurrent(model: object) -> bool:
     return type(model).__name__ == "RecurrentPPO"
 
 
@@ -314,7 +315,7 @@ def train_regime_policy(
     train_arrays: Sequence[MarketArrays],
     output_path: Path,
     warm_start_path: Path | None = None,
-    logger: Any = None,
+    logger: SupportsInfo | None = None,
     tensorboard_dir: Path | None = None,
 ) -> TrainingResult:
     """Train phase 6's specialists and save the router (see the module docstring).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from trader_env.evaluation.backtest_result import Policy
 from trader_env.evaluation.gates import evaluate_gate
 from trader_env.lineage import code_version
 from trader_env.workflow.records import GATE_PART, PhaseModel
+
+if TYPE_CHECKING:  # trader_env.training imports torch and SB3; load_policy imports it lazily
+    from trader_env.training.callbacks import SupportsWarning
 
 
 def stamp() -> str:
@@ -34,7 +37,7 @@ def train_phase_model(
     storage: Path,
     data_version: str,
     previous: PhaseModel | None = None,
-    logger: Any = None,
+    logger: SupportsWarning | None = None,
     warm_start_path: Path | None = None,
 ) -> PhaseModel:
     """Train phase ``config.phase`` on the training split and judge its training health.
@@ -56,7 +59,7 @@ def _train(
     storage: Path,
     data_version: str,
     warm_start: Path | None,
-    logger: Any,
+    logger: SupportsWarning | None,
 ) -> PhaseModel:
     from trader_env.training import SelectionSlice, carve_selection_slice, train_phase
 
@@ -142,7 +145,7 @@ def seed_spread(
     storage: Path,
     seeds: list[int],
     own_sharpe: float,
-    logger: Any = None,
+    logger: SupportsWarning | None = None,
 ) -> dict[str, float]:
     """Train the phase again with each of ``seeds`` and measure the Sharpe spread on validation.
 
