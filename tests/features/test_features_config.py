@@ -48,3 +48,17 @@ def test_unknown_key_and_bad_values_name_file_and_key(tmp_path: Path) -> None:
     path.write_text("session_timezone: Mars/Olympus\n")
     with pytest.raises(ConfigError, match=r"session_timezone.*unknown IANA timezone"):
         load_features_config(path)
+
+
+def test_windows_in_trading_time_must_be_resolved_before_use(market) -> None:
+    config = FeaturesConfig.model_validate(
+        {"market": {"rsi_window": "30min"}, "regime": {"vol_window": "2h"}}
+    )
+    with pytest.raises(ValueError, match="market windows are not resolved to bars"):
+        config.market.windows_in_bars()
+    with pytest.raises(ValueError, match="regime windows are not resolved to bars"):
+        config.regime.windows_in_bars()
+    resolved = resolved_config(market, config)
+    # The test market has one-minute bars: 30 min = 30 bars, 2 h = 120 bars.
+    assert resolved.market.windows_in_bars().rsi == 30
+    assert resolved.regime.windows_in_bars()[0] == 120

@@ -129,3 +129,11 @@ def test_fresh_start_when_there_is_no_previous_model(phase_config, market, tmp_p
     finally:
         vec_env.close()
     assert model is None and "no previous model" in note
+
+
+def test_a_load_only_algorithm_cannot_be_trained() -> None:
+    from trader_env.training.factory import trainable_class
+
+    assert trainable_class("PPO") is PPO
+    with pytest.raises(ValueError, match="'RegimeRouter' only loads saved policies"):
+        trainable_class("RegimeRouter")
