@@ -22,10 +22,10 @@ import psutil
 import pytest
 import yaml
 
-from pipelines.champion import OptionalInputManager
-from pipelines.io_manager import ParquetIOManager
 from trader_env.config import PHASES
 from trader_env.paths import PROJECT_ROOT
+
+from .run_resources import run_resources
 
 #: Seconds a stopped server's process group gets between SIGTERM and SIGKILL.
 STOP_GRACE_S = 10
@@ -61,11 +61,9 @@ def storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def resources(storage: Path) -> dict[str, object]:
-    base_dir = str(storage / "assets")
-    return {
-        "io_manager": ParquetIOManager(base_dir=base_dir),
-        "optional_input": OptionalInputManager(base_dir=base_dir),
-    }
+    """The run's settings (from the environment as the fixtures before this one set it: the
+    test's storage root, the ``test`` profile, a config folder) and IO managers under it."""
+    return run_resources()
 
 
 @pytest.fixture

@@ -142,7 +142,7 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     return result.get_step_failure_events()[0].step_failure_data.error.message
 
 
-def test_requested_run_covers_every_symbol_partition(instance, resources, drop_folder) -> None:
+def test_requested_run_covers_every_symbol_partition(instance, drop_folder, resources) -> None:
     for symbol in ("SYNA", "SYNB"):
         (drop_folder / f"{symbol}.csv").write_text(GOOD_CSV)
     request = _tick(instance).run_requests[0]
@@ -155,7 +155,7 @@ def test_requested_run_covers_every_symbol_partition(instance, resources, drop_f
 
 
 def test_requested_run_fails_on_a_malformed_file_with_file_and_line(
-    instance, resources, drop_folder
+    instance, drop_folder, resources
 ) -> None:
     (drop_folder / "SYNA.csv").write_text(GOOD_CSV)
     (drop_folder / "SYNB.csv").write_text(GOOD_CSV.replace("100.6", "-3"))
@@ -164,7 +164,7 @@ def test_requested_run_fails_on_a_malformed_file_with_file_and_line(
 
 
 def test_a_file_of_an_unknown_symbol_fails_naming_symbols_and_fix(
-    instance, resources, drop_folder
+    instance, drop_folder, resources
 ) -> None:
     (drop_folder / "ABC.csv").write_text(GOOD_CSV)
     message = _failure_message(_run_request(instance, resources, _tick(instance).run_requests[0]))
