@@ -149,14 +149,14 @@ def settings_from_args(
     """The run's settings: the ``TRADER_*`` variables of ``environ`` (default ``os.environ``)
     with the flags given on top. The environment itself is never changed: the settings go to
     the definitions (partitions) and to each run's config (``resources.settings``)."""
-    from pipelines.settings import PipelineSettings
+    from pipelines.settings import GateMode, PipelineSettings
 
     defaults = PipelineSettings.from_env(environ)
     return PipelineSettings(
         profile=args.profile or defaults.profile,
         config_dir=args.config_dir or defaults.config_dir,
         storage_root=args.storage_root or defaults.storage_root,
-        gates="advisory" if args.advisory_gates else defaults.gates,
+        gates=GateMode.advisory if args.advisory_gates else defaults.gates,
     )
 
 
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = settings_from_args(args)
-        from pipelines.definitions import build_definitions
+        from pipelines.build import build_definitions
 
         defs = build_definitions(settings)
     except (ConfigError, ValueError) as exc:
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     home = prepare_dagster_home(dagster_home())
     print(
-        f"Running job {args.job!r} (profile {settings.profile}, gates {settings.gates}, config "
+        f"Running job {args.job!r} (profile {settings.profile}, gates {settings.gates.value}, config "
         f"{settings.config_path}, storage {settings.storage}, DAGSTER_HOME {home})",
         flush=True,
     )

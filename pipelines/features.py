@@ -3,11 +3,14 @@
 No ``from __future__ import annotations``: Dagster reads the real annotations.
 """
 
+from functools import cache
+from typing import Any
+
 import dagster as dg
 import polars as pl
 
 from pipelines.metadata import plain_metadata, table
-from pipelines.partitions import BACKFILL_POLICY, SYMBOLS, partitioned_output
+from pipelines.partitions import BACKFILL_POLICY, environment_symbols, partitioned_output
 from pipelines.settings import PipelineSettings
 from trader_env.features import (
     PARTS,
@@ -178,10 +181,28 @@ def build_features(
     return [features, regimes], [features_no_lookahead, regimes_no_lookahead, features_finite]
 
 
-#: The partitioned feature definitions of the environment's symbols (:data:`SYMBOLS`).
-(features, regimes), (features_no_lookahead, regimes_no_lookahead, features_finite) = (
-    build_features(SYMBOLS)
+#: Names of the definitions built for the environment's symbols on first use (tests, scripts).
+ENVIRONMENT_DEFINITIONS = (
+    "features",
+    "regimes",
+    "features_no_lookahead",
+    "regimes_no_lookahead",
+    "features_finite",
 )
+
+
+@cache
+def _environment_definitions() -> dict[str, Any]:
+    assets, checks = build_features(environment_symbols())
+    return dict(zip(ENVIRONMENT_DEFINITIONS, [*assets, *checks], strict=True))
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562, as in pipelines.market_data: the partitioned definitions of the environment's
+    # symbols, built when first asked for; importing this module reads no config.
+    if name in ENVIRONMENT_DEFINITIONS:
+        return _environment_definitions()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dg.asset(

@@ -5,13 +5,14 @@ real annotations at definition time.
 """
 
 from enum import Enum
+from functools import cache
 from typing import Any
 
 import dagster as dg
 import polars as pl
 
 from pipelines.metadata import plain_metadata, table
-from pipelines.partitions import BACKFILL_POLICY, SYMBOLS, partitioned_output
+from pipelines.partitions import BACKFILL_POLICY, environment_symbols, partitioned_output
 from pipelines.settings import PipelineSettings
 from trader_env.contracts import BARS_SCHEMA
 from trader_env.data import (
@@ -190,5 +191,20 @@ def build_market_data(
     return [raw_bars, bars], [bars_schema, bars_ordering, bars_price_sanity]
 
 
-#: The market-data definitions partitioned by the environment's symbols (:data:`SYMBOLS`).
-(raw_bars, bars), (bars_schema, bars_ordering, bars_price_sanity) = build_market_data(SYMBOLS)
+#: Names of the definitions built for the environment's symbols on first use (tests, scripts).
+ENVIRONMENT_DEFINITIONS = ("raw_bars", "bars", "bars_schema", "bars_ordering", "bars_price_sanity")
+
+
+@cache
+def _environment_definitions() -> dict[str, Any]:
+    assets, checks = build_market_data(environment_symbols())
+    return dict(zip(ENVIRONMENT_DEFINITIONS, [*assets, *checks], strict=True))
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: ``from pipelines.market_data import bars`` gives the definitions partitioned by
+    # the environment's symbols, built when first asked for, so that importing this module
+    # reads no config (the Definitions use build_market_data with their own partitions).
+    if name in ENVIRONMENT_DEFINITIONS:
+        return _environment_definitions()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

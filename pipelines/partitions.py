@@ -2,14 +2,19 @@
 
 The keys are ``data.yaml``'s ``symbols`` (or the source's own symbols when that list is empty),
 read when the definitions are built, from the settings they are built with (profile and config
-folder; :data:`SYMBOLS` from the ``TRADER_*`` environment). Dagster needs partitions before any
-run exists, so they are a load-time setting, not a per-run one.
+folder). Dagster needs partitions before any run exists, so they are a load-time setting, not a
+per-run one. :func:`environment_symbols` (also ``SYMBOLS``) are those of the ``TRADER_*``
+environment, built on first use, so that importing this module reads no config: the main
+command builds definitions from its flags, whatever the environment's configs say.
 Everything downstream of ``regimes`` is unpartitioned and reads every symbol.
 
 A run over several symbols is one run over a partition range (the tags below): what the main
 command, the nightly schedule and the new-files sensor launch. A backfill from the UI instead
 launches one run per symbol (``BACKFILL_POLICY``), which the run queue executes in parallel.
 """
+
+from functools import cache
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -54,14 +59,24 @@ def symbol_partitions(settings: PipelineSettings) -> dg.StaticPartitionsDefiniti
     return dg.StaticPartitionsDefinition(configured_symbols(settings))
 
 
-#: The partitions of the definitions ``dagster dev`` loads: from the ``TRADER_*`` environment.
-SYMBOLS = symbol_partitions(PipelineSettings.from_env())
+@cache
+def environment_symbols() -> dg.StaticPartitionsDefinition:
+    """The partitions of the definitions ``dagster dev`` loads: those of the ``TRADER_*``
+    environment, read on the first call."""
+    return symbol_partitions(PipelineSettings.from_env())
+
+
+def __getattr__(name: str) -> Any:
+    # ``SYMBOLS``: the environment's partitions, built when first asked for (PEP 562).
+    if name == "SYMBOLS":
+        return environment_symbols()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def all_symbols_tags(partitions: dg.PartitionsDefinition | None = None) -> dict[str, str]:
-    """Run tags that make one run cover every symbol of ``partitions`` (default
-    :data:`SYMBOLS`): a single-run partition range."""
-    keys = (partitions or SYMBOLS).get_partition_keys()
+    """Run tags that make one run cover every symbol of ``partitions`` (default: the
+    environment's, :func:`environment_symbols`): a single-run partition range."""
+    keys = (partitions or environment_symbols()).get_partition_keys()
     return {RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]}
 
 

@@ -87,7 +87,7 @@ def _check_result(
     """The verdict as a check result. A failed verdict has severity ERROR when the run's gates
     are enforced, which stops the later phases (the checks are blocking), and WARN when they are
     advisory: recorded and shown, but Dagster runs the downstream assets anyway."""
-    metadata: dict = {"criteria": _criteria_table(result), "gate_mode": settings.gates}
+    metadata: dict = {"criteria": _criteria_table(result), "gate_mode": settings.gates.value}
     for c in result.criteria:
         metadata[f"{c.metric} {c.op} {c.threshold:g}"] = dg.MetadataValue.json(
             {"measured": None if math.isnan(c.measured) else c.measured, "passed": c.passed}

@@ -16,9 +16,10 @@ No ``from __future__ import annotations``: Dagster reads the field annotations.
 
 import os
 from collections.abc import Mapping, Sequence
+from enum import Enum
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
@@ -39,8 +40,20 @@ PROFILE_ENV, CONFIG_DIR_ENV, STORAGE_ROOT_ENV, GATES_ENV = (
     "TRADER_STORAGE_ROOT",
     "TRADER_GATES",
 )
-GateMode = Literal["enforced", "advisory"]
-GATE_MODES: tuple[str, ...] = ("enforced", "advisory")
+
+
+class GateMode(Enum):
+    """What a failed gate or training check does to the later phases of a run.
+
+    An Enum rather than a ``Literal``: Dagster 1.13.27 drops the value given to a partial
+    resource (``configure_at_launch``) for a ``Literal`` field and shows the class default,
+    while an Enum field keeps it (checked while building this)."""
+
+    enforced = "enforced"
+    advisory = "advisory"
+
+
+GATE_MODES: tuple[str, ...] = tuple(mode.value for mode in GateMode)
 
 
 class RunConfigs:
@@ -115,7 +128,7 @@ class PipelineSettings(dg.ConfigurableResource):
         "reports/, raw/). Default: $TRADER_STORAGE_ROOT, else <project>/data.",
     )
     gates: GateMode = Field(
-        default="enforced",
+        default=GateMode.enforced,
         description="enforced: a failed gate or training check stops every later phase of the "
         "run. advisory: every verdict is recorded (as a warning) and later phases run anyway, "
         "for research; promotion still requires a passed gate. Default: $TRADER_GATES.",
@@ -135,7 +148,7 @@ class PipelineSettings(dg.ConfigurableResource):
             profile=env.get(PROFILE_ENV) or "dev",
             config_dir=str(Path(env.get(CONFIG_DIR_ENV) or PROJECT_ROOT / "assets_config")),
             storage_root=str(Path(env.get(STORAGE_ROOT_ENV) or PROJECT_ROOT / "data")),
-            gates=gates,  # type: ignore[arg-type]  # checked against GATE_MODES above
+            gates=GateMode(gates),
         )
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
@@ -160,7 +173,7 @@ class PipelineSettings(dg.ConfigurableResource):
     @property
     def gates_enforced(self) -> bool:
         """Whether a failed phase check stops the later phases of the run."""
-        return self.gates == "enforced"
+        return self.gates == GateMode.enforced
 
     @property
     def configs(self) -> RunConfigs:
@@ -171,7 +184,16 @@ class PipelineSettings(dg.ConfigurableResource):
 
     def run_config(self) -> dict[str, Any]:
         """These settings as the ``resources`` section of a run config."""
-        return {SETTINGS_KEY: {"config": self.model_dump(include=set(SETTINGS_FIELDS))}}
+        return {
+            SETTINGS_KEY: {
+                "config": {
+                    "profile": self.profile,
+                    "config_dir": self.config_dir,
+                    "storage_root": self.storage_root,
+                    "gates": self.gates.value,
+                }
+            }
+        }
 
 
 #: The settings' fields, in the order the Launchpad shows them.

@@ -34,11 +34,18 @@ STOP_GRACE_S = 10
 def _load_definitions_with_test_profile() -> None:
     """Import the definitions once under the ``test`` profile: the symbol partitions are read
     from data.yaml when the definitions load (SYNA and SYNB in that profile), and the tests
-    materialize that small market. The process environment is left as it was."""
+    materialize that small market. The modules build their definitions for the environment's
+    symbols on first use: here too. The process environment is left as it was."""
     previous = os.environ.get("TRADER_PROFILE")
     os.environ["TRADER_PROFILE"] = "test"
     try:
         importlib.import_module("pipelines.definitions")
+        for module, name in (
+            ("pipelines.partitions", "SYMBOLS"),
+            ("pipelines.market_data", "raw_bars"),
+            ("pipelines.features", "features"),
+        ):
+            getattr(importlib.import_module(module), name)
     finally:
         if previous is None:
             del os.environ["TRADER_PROFILE"]
