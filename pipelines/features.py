@@ -194,7 +194,10 @@ ENVIRONMENT_DEFINITIONS = (
 @cache
 def _environment_definitions() -> dict[str, Any]:
     assets, checks = build_features(environment_symbols())
-    return dict(zip(ENVIRONMENT_DEFINITIONS, [*assets, *checks], strict=True))
+    built = dict(zip(ENVIRONMENT_DEFINITIONS, [*assets, *checks], strict=True))
+    # Module globals from now on, so that dg.load_assets_from_modules finds them too.
+    globals().update(built)
+    return built
 
 
 def __getattr__(name: str) -> Any:

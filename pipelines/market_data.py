@@ -198,7 +198,10 @@ ENVIRONMENT_DEFINITIONS = ("raw_bars", "bars", "bars_schema", "bars_ordering", "
 @cache
 def _environment_definitions() -> dict[str, Any]:
     assets, checks = build_market_data(environment_symbols())
-    return dict(zip(ENVIRONMENT_DEFINITIONS, [*assets, *checks], strict=True))
+    built = dict(zip(ENVIRONMENT_DEFINITIONS, [*assets, *checks], strict=True))
+    # Module globals from now on, so that dg.load_assets_from_modules finds them too.
+    globals().update(built)
+    return built
 
 
 def __getattr__(name: str) -> Any:

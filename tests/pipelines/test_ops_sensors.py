@@ -17,6 +17,7 @@ from pipelines import jobs
 from pipelines.definitions import defs
 from pipelines.market_data import bars, bars_ordering, bars_price_sanity, bars_schema, raw_bars
 from pipelines.sensors import new_market_files
+from pipelines.settings import SETTINGS_KEY, PipelineSettings
 from trader_env.paths import config_dir
 
 DATA_ASSETS = [raw_bars, bars, bars_schema, bars_ordering, bars_price_sanity]
@@ -190,14 +191,14 @@ def test_nightly_schedule_requests_nightly_retrain_at_two() -> None:
 
 
 def _tiny_job(name: str, fail: bool = False) -> dg.JobDefinition:
-    """A one-op job standing in for a real run of the job ``name``."""
+    """A one-op job standing in for a real run of the job ``name``, with the settings resource."""
 
     @dg.op(name="step")
-    def step() -> None:
+    def step(settings: PipelineSettings) -> None:
         if fail:
             raise RuntimeError("gate failed")
 
-    @dg.job(name=name)
+    @dg.job(name=name, resource_defs={SETTINGS_KEY: PipelineSettings.configure_at_launch()})
     def tiny() -> None:
         step()
 
@@ -234,3 +235,18 @@ def test_promotion_sensors_follow_training_runs_only(instance) -> None:
         "promote_after_success": [f"promote-after-{succeeded.run_id}"],
         "promote_after_failure": [f"promote-after-{failed.run_id}"],
     }
+
+
+def test_promotion_runs_with_the_settings_of_the_training_run(instance, tmp_path: Path) -> None:
+    sensor = defs.resolve_sensor_def(jobs.promote_after_success.name)
+
+    def tick(cursor=None):
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+        return sensor.evaluate_tick(context)
+
+    start = tick().cursor
+    settings = {"profile": "test", "storage_root": str(tmp_path / "elsewhere"), "gates": "advisory"}
+    run_config = {"resources": {SETTINGS_KEY: {"config": settings}}}
+    _tiny_job("full_pipeline").execute_in_process(instance=instance, run_config=run_config)
+    (request,) = tick(start).run_requests
+    assert request.run_config == run_config
