@@ -214,3 +214,14 @@ def test_main_command_passes_its_flags_without_changing_the_environment(
         "SYNB.parquet",
     ]
     assert "profile test" in capsys.readouterr().out
+
+
+def test_relative_files_path_resolves_under_the_runs_storage_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRADER_STORAGE_ROOT", str(tmp_path / "env_root"))
+    settings = PipelineSettings(storage_root=str(tmp_path / "run_root"))
+    config = settings.configs.data_with({"source": "files", "files": {"path": "drop"}})
+    assert config.files.path == (tmp_path / "run_root" / "drop").resolve()
+    assert settings.configs.data is settings.configs.data, "loaded once"
+    assert settings.configs.phase(2) is settings.configs.phase(2), "loaded once"
