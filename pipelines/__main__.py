@@ -13,16 +13,25 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+
+if TYPE_CHECKING:
+    from pipelines.settings import PipelineSettings
+    from trader_env.production.loop import LedgerOutcome
+    from trader_env.workflow import ChampionOutcome
 
 #: Run config selecting the progress logger (Dagster uses a logger only when run config names it).
-LOGGING: dict[str, dict[str, dict[str, object]]] = {"loggers": {"progress": {}}}
+LOGGING: dict[str, Any] = {"loggers": {"progress": {}}}
 
 
 def _progress_logger():
     """A console logger that shows what the assets say (progress, results), not Dagster's
     engine events: a failed gate skips later steps, and their engine errors would read like a
     crash; the summary at the end reports every verdict and every real error instead."""
-    import dagster as dg
 
     class _UserMessages(logging.Filter):
         def filter(self, record: logging.LogRecord) -> bool:
@@ -80,8 +89,6 @@ def fail_dead_runs(instance) -> list[str]:
     """
     import socket
 
-    import dagster as dg
-
     host = socket.gethostname()
     unfinished = instance.get_runs(
         filters=dg.RunsFilter(
@@ -107,12 +114,8 @@ def fail_dead_runs(instance) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["signal"]:
-        from pipelines.production import signal_command
-
-        return signal_command(argv[1:])
+def build_parser() -> argparse.ArgumentParser:
+    """The main command's flags; each defaults to its ``TRADER_*`` environment variable."""
     parser = argparse.ArgumentParser(
         prog="python -m pipelines",
         description=__doc__,
@@ -120,80 +123,113 @@ def main(argv: list[str] | None = None) -> int:
         "next-bar target position instead.",
     )
     parser.add_argument("--job", default="full_pipeline", help="job to run (default full_pipeline)")
-    parser.add_argument("--profile", help="dev (default), full or test; sets TRADER_PROFILE")
+    parser.add_argument(
+        "--profile", help="dev (default), full or test (default: $TRADER_PROFILE, else dev)"
+    )
+    parser.add_argument(
+        "--config-dir",
+        help="folder of the YAML configs (default: $TRADER_CONFIG_DIR, else assets_config)",
+    )
+    parser.add_argument(
+        "--storage-root",
+        help="root of data and artifacts (default: $TRADER_STORAGE_ROOT, else data)",
+    )
     parser.add_argument(
         "--advisory-gates",
         action="store_true",
-        help="report gate verdicts without blocking later phases (research; sets "
+        help="report gate verdicts without blocking later phases (research; like "
         "TRADER_GATES=advisory); promotion still requires a passed gate",
     )
-    args = parser.parse_args(argv)
-    if args.profile:
-        os.environ["TRADER_PROFILE"] = args.profile
-    if args.advisory_gates:
-        os.environ["TRADER_GATES"] = "advisory"
+    return parser
 
-    from pipelines.instance import ensure_dagster_home
 
-    home = ensure_dagster_home()
-    import dagster as dg
+def settings_from_args(
+    args: argparse.Namespace, environ: Mapping[str, str] | None = None
+) -> PipelineSettings:
+    """The run's settings: the ``TRADER_*`` variables of ``environ`` (default ``os.environ``)
+    with the flags given on top. The environment itself is never changed: the settings go to
+    the definitions (partitions) and to each run's config (``resources.settings``)."""
+    from pipelines.settings import GateMode, PipelineSettings
 
-    from trader_env.yaml_config import ConfigError
+    defaults = PipelineSettings.from_env(environ)
+    return PipelineSettings(
+        profile=args.profile or defaults.profile,
+        config_dir=args.config_dir or defaults.config_dir,
+        storage_root=args.storage_root or defaults.storage_root,
+        gates=GateMode.advisory if args.advisory_gates else defaults.gates,
+    )
 
-    try:
-        from pipelines.definitions import defs
-    except ConfigError as exc:
-        print(f"Configuration error: {exc}", file=sys.stderr)
-        return 1
+
+@dataclass
+class Outcome:
+    """What the main command's runs produced: the job's result, the failures by cause, the
+    steps they kept from running, and the promote_champion job's outputs."""
+
+    result: dg.ExecuteInProcessResult
+    failures: dict[str, str]
+    blocked: dict[str, str]
+    champion: ChampionOutcome | None = None
+    ledger: LedgerOutcome | None = None
+    signals: list[dict] | None = None
+
+
+def run_jobs(
+    defs: dg.Definitions, job_name: str, settings: PipelineSettings, instance: dg.DagsterInstance
+) -> Outcome:
+    """Run ``job_name`` in this process (over every symbol when it is partitioned), then, after a
+    training job, ``promote_champion``; both with ``settings`` as run config."""
     from pipelines.failures import blocked_by_input, not_run, step_failures
     from pipelines.partitions import all_symbols_tags
-    from pipelines.phases import gates_enforced
+
+    loggers = {"progress": _progress_logger()}
+    run_config = {**LOGGING, "resources": settings.run_config()}
+    job = defs.resolve_job_def(job_name)
+    # Jobs with the symbol-partitioned data assets run over every symbol at once.
+    ranges = all_symbols_tags(job.partitions_def) if job.partitions_def is not None else {}
+    result = job.with_logger_defs(loggers).execute_in_process(
+        run_config=run_config,
+        instance=instance,
+        raise_on_error=False,
+        tags={**_process_tags(), **ranges},
+    )
+    # Each failure once, by its cause; steps it kept from running are "not run".
+    failures = step_failures(result)
+    outcome = Outcome(result, failures, not_run(result, failures))
+    if job_name not in ("full_pipeline", "nightly_retrain"):
+        return outcome
+    promoted = (
+        defs.resolve_job_def("promote_champion")
+        .with_logger_defs(loggers)
+        .execute_in_process(
+            run_config=run_config, instance=instance, raise_on_error=False, tags=_process_tags()
+        )
+    )
+    missing_input = blocked_by_input(promoted, job, failures)
+    outcome.blocked.update(missing_input)
+    failures.update({k: v for k, v in step_failures(promoted).items() if k not in missing_input})
+    output = _outputs(promoted)
+    outcome.champion = output("champion_model")
+    outcome.ledger = output("forward_ledger")
+    outcome.signals = output("champion_signal")
+    return outcome
+
+
+def _outputs(result: dg.ExecuteInProcessResult) -> Callable[[str], Any]:
+    """``node -> output``, None for a node that did not succeed."""
+
+    def output(node: str) -> Any:
+        return result.output_for_node(node) if result.is_node_success(node) else None
+
+    return output
+
+
+def report(outcome: Outcome, settings: PipelineSettings, seconds: float) -> int:
+    """Print the summary (phases, champion, production loop) and the errors; the exit code."""
     from pipelines.summary import PhaseStatus, render_summary
     from trader_env.config import PHASES
 
-    loggers = {"progress": _progress_logger()}
-    profile = os.environ.get("TRADER_PROFILE", "dev")
-    print(f"Running job {args.job!r} (profile {profile}, DAGSTER_HOME {home})", flush=True)
-    started = time.perf_counter()
-    with dg.DagsterInstance.get() as instance:
-        for line in fail_dead_runs(instance):
-            print(f"Note: {line}", flush=True)
-        job = defs.resolve_job_def(args.job)
-        # Jobs with the symbol-partitioned data assets run over every symbol at once.
-        tags = {**_process_tags(), **(all_symbols_tags() if job.partitions_def is not None else {})}
-        result = job.with_logger_defs(loggers).execute_in_process(
-            run_config=LOGGING, instance=instance, raise_on_error=False, tags=tags
-        )
-        # Each failure once, by its cause; steps it kept from running are "not run".
-        failures = step_failures(result)
-        blocked = not_run(result, failures)
-        champion = ledger = signals = None
-        if args.job in ("full_pipeline", "nightly_retrain"):
-            promoted = (
-                defs.resolve_job_def("promote_champion")
-                .with_logger_defs(loggers)
-                .execute_in_process(
-                    run_config=LOGGING,
-                    instance=instance,
-                    raise_on_error=False,
-                    tags=_process_tags(),
-                )
-            )
-            missing_input = blocked_by_input(promoted, job, failures)
-            blocked.update(missing_input)
-            failures.update(
-                {k: v for k, v in step_failures(promoted).items() if k not in missing_input}
-            )
-            if promoted.is_node_success("champion_model"):
-                champion = promoted.output_for_node("champion_model")
-            if promoted.is_node_success("forward_ledger"):
-                ledger = promoted.output_for_node("forward_ledger")
-            if promoted.is_node_success("champion_signal"):
-                signals = promoted.output_for_node("champion_signal")
-
-    def output(node: str):
-        return result.output_for_node(node) if result.is_node_success(node) else None
-
+    output = _outputs(outcome.result)
+    failures, blocked = outcome.failures, outcome.blocked
     statuses = [
         PhaseStatus(
             phase=phase,
@@ -204,22 +240,54 @@ def main(argv: list[str] | None = None) -> int:
         )
         for phase in PHASES
     ]
-    print(render_summary(statuses, champion, enforced=gates_enforced()))
-    if ledger is not None or signals is not None:
+    print(render_summary(statuses, outcome.champion, enforced=settings.gates_enforced))
+    if outcome.ledger is not None or outcome.signals is not None:
         from pipelines.production import render_production
 
-        print(render_production(ledger, signals))
-    print(f"\nRun {result.run_id} finished in {time.perf_counter() - started:.0f} s.")
-    if failures:
-        print("\nErrors (not gate verdicts):", file=sys.stderr)
-        for step, message in failures.items():
-            print(f"  {step}: {message}", file=sys.stderr)
-        # Phases say it in the summary above; list the other steps here.
-        for step, cause in blocked.items():
-            if not re.fullmatch(r"phase\d+_(model|evaluation)", step):
-                print(f"  {step}: not run: {cause} failed", file=sys.stderr)
+        print(render_production(outcome.ledger, outcome.signals))
+    print(f"\nRun {outcome.result.run_id} finished in {seconds:.0f} s.")
+    if not failures:
+        return 0
+    print("\nErrors (not gate verdicts):", file=sys.stderr)
+    for step, message in failures.items():
+        print(f"  {step}: {message}", file=sys.stderr)
+    # Phases say it in the summary above; list the other steps here.
+    for step, cause in blocked.items():
+        if not re.fullmatch(r"phase\d+_(model|evaluation)", step):
+            print(f"  {step}: not run: {cause} failed", file=sys.stderr)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["signal"]:
+        from pipelines.production import signal_command
+
+        return signal_command(argv[1:])
+    args = build_parser().parse_args(argv)
+    from pipelines.instance import dagster_home, prepare_dagster_home
+    from trader_env.yaml_config import ConfigError
+
+    try:
+        settings = settings_from_args(args)
+        from pipelines.build import build_definitions
+
+        defs = build_definitions(settings)
+    except (ConfigError, ValueError) as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
         return 1
-    return 0
+    home = prepare_dagster_home(dagster_home())
+    print(
+        f"Running job {args.job!r} (profile {settings.profile}, gates {settings.gates.value}, config "
+        f"{settings.config_path}, storage {settings.storage}, DAGSTER_HOME {home})",
+        flush=True,
+    )
+    started = time.perf_counter()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        for line in fail_dead_runs(instance):
+            print(f"Note: {line}", flush=True)
+        outcome = run_jobs(defs, args.job, settings, instance)
+    return report(outcome, settings, time.perf_counter() - started)
 
 
 if __name__ == "__main__":

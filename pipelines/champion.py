@@ -12,12 +12,12 @@ import polars as pl
 from pipelines.io_manager import ParquetIOManager
 from pipelines.metadata import json_safe
 from pipelines.phases import phase_config, symbol_costs
+from pipelines.settings import PipelineSettings
 from trader_env.config import PHASES, config_hash
 from trader_env.dataset import MarketData
 from trader_env.evaluation.champion import ChampionRegistry, ChampionRegistryError
 from trader_env.features import Splits
 from trader_env.lineage import frame_fingerprint
-from trader_env.paths import storage_root
 from trader_env.workflow import ChampionOutcome, promote_champion
 
 
@@ -34,6 +34,15 @@ class OptionalInputManager(dg.ConfigurableIOManager):
             return ParquetIOManager(base_dir=self.base_dir).load_input(context)
         except FileNotFoundError:
             return None
+
+
+class StorageOptionalInputManager(dg.ConfigurableIOManagerFactory):
+    """An :class:`OptionalInputManager` under the run's storage root (``settings``)."""
+
+    settings: dg.ResourceDependency[PipelineSettings]
+
+    def create_io_manager(self, context: dg.InitResourceContext) -> OptionalInputManager:
+        return OptionalInputManager(base_dir=str(self.settings.assets_dir))
 
 
 EVALUATION_INS = {
@@ -56,18 +65,21 @@ EVALUATION_INS = {
     "production costs. Test results are recorded, never compared. Keeps the history and "
     "previous champions for rollback (data/champion/registry.json).",
 )
-def champion_model(context: dg.AssetExecutionContext, **inputs) -> dg.Output[ChampionOutcome]:
+def champion_model(
+    context: dg.AssetExecutionContext, settings: PipelineSettings, **inputs
+) -> dg.Output[ChampionOutcome]:
     bars: pl.DataFrame = inputs["bars"]
     splits: Splits = inputs["splits"]
     market = MarketData(bars, inputs["features"], inputs["regimes"], splits)
-    costs = symbol_costs(bars, splits)
+    costs = symbol_costs(bars, splits, settings)
+    hashes = {phase: config_hash(phase_config(phase, costs, settings)) for phase in PHASES}
     try:
         outcome = promote_champion(
             {phase: inputs[f"phase{phase}"] for phase in PHASES},
             market,
-            storage_root(),
+            settings.storage,
             data_version=frame_fingerprint(bars),
-            config_hashes={phase: config_hash(phase_config(phase, costs)) for phase in PHASES},
+            config_hashes=hashes,
             costs=costs,
         )
     except ChampionRegistryError as exc:
@@ -92,7 +104,7 @@ def champion_model(context: dg.AssetExecutionContext, **inputs) -> dg.Output[Cha
         if outcome.champion_remeasured_sharpe is not None
         else "not re-measured",
     }
-    metadata["trials_counted"] = len(ChampionRegistry(storage_root()).trials())
+    metadata["trials_counted"] = len(ChampionRegistry(settings.storage).trials())
     if serving is not None:
         metadata["n_trials"] = serving.n_trials if serving.n_trials is not None else "unrecorded"
         metadata["dsr"] = serving.dsr if serving.dsr is not None else "unrecorded"

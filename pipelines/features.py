@@ -3,12 +3,15 @@
 No ``from __future__ import annotations``: Dagster reads the real annotations.
 """
 
+from functools import cache
+from typing import Any
+
 import dagster as dg
 import polars as pl
 
 from pipelines.metadata import plain_metadata, table
-from pipelines.partitions import BACKFILL_POLICY, SYMBOLS, partitioned_output
-from trader_env.data import load_data_config
+from pipelines.partitions import BACKFILL_POLICY, environment_symbols, partitioned_output
+from pipelines.settings import PipelineSettings
 from trader_env.features import (
     PARTS,
     FeaturesConfig,
@@ -18,12 +21,10 @@ from trader_env.features import (
     compute_features_with_report,
     compute_regimes,
     compute_regimes_with_report,
-    load_features_config,
     make_splits,
     market_profile,
     regime_distribution,
 )
-from trader_env.paths import config_dir
 from trader_env.yaml_config import ConfigError
 
 GROUP = "features"
@@ -31,25 +32,25 @@ GROUP = "features"
 LOOKAHEAD_CUTS = 3
 
 
-def features_config_for(bars: pl.DataFrame) -> FeaturesConfig:
+def features_config_for(bars: pl.DataFrame, settings: PipelineSettings) -> FeaturesConfig:
     """``features.yaml`` resolved for the market of ``bars``: ``data.yaml``'s ``market`` and
-    ``session_timezone``, or detected from the bars when null. A window too short for the
-    bar size is a ConfigError, raised as a Failure so the summary shows it."""
-    data = load_data_config()
+    ``session_timezone``, or detected from the bars when null (both from the run's settings). A
+    window too short for the bar size is a ConfigError, raised as a Failure so the summary
+    shows it."""
+    configs = settings.configs
     try:
-        return load_features_config().resolve(
-            market_profile(bars, data.market, data.session_timezone)
-        )
+        data = configs.data
+        return configs.features.resolve(market_profile(bars, data.market, data.session_timezone))
     except ConfigError as exc:
-        raise _config_failure(exc) from None
+        raise _config_failure(exc, settings) from None
 
 
-def _config_failure(exc: ConfigError) -> dg.Failure:
+def _config_failure(exc: ConfigError, settings: PipelineSettings) -> dg.Failure:
     """A Failure whose description is the error, prefixed with features.yaml's path when the
     message names only the key."""
     message = str(exc)
     if ".yaml" not in message:
-        message = f"{config_dir() / 'features.yaml'}: {message}"
+        message = f"{settings.config_path / 'features.yaml'}: {message}"
     return dg.Failure(description=message, allow_retries=False)
 
 
@@ -67,63 +68,144 @@ def _market_metadata(config: FeaturesConfig) -> dict:
     }
 
 
-@dg.asset(
-    group_name=GROUP,
-    code_version="3",
-    partitions_def=SYMBOLS,
-    backfill_policy=BACKFILL_POLICY,
-    description="Causal market features per bar (polars, per symbol and session); warm-up rows "
-    "without full windows dropped and counted. One partition per symbol.",
-)
-def features(context: dg.AssetExecutionContext, bars: pl.DataFrame) -> dg.Output[pl.DataFrame]:
-    config = features_config_for(bars)
-    frame, report = compute_features_with_report(bars, config)
-    names = report.feature_names
-    metadata = plain_metadata({**_market_metadata(config), **report.model_dump()})
-    metadata.update(
-        {
-            "dagster/row_count": frame.height,
-            "nan_counts": dg.MetadataValue.json(
-                frame.select(pl.col(names).is_nan().sum()).row(0, named=True)
-            ),
-            "preview": table(frame),
-        }
+def build_features(
+    partitions: dg.PartitionsDefinition,
+) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
+    """``features`` and ``regimes`` partitioned by ``partitions`` (the symbols), and their
+    checks."""
+
+    @dg.asset(
+        group_name=GROUP,
+        code_version="3",
+        partitions_def=partitions,
+        backfill_policy=BACKFILL_POLICY,
+        description="Causal market features per bar (polars, per symbol and session); warm-up rows "
+        "without full windows dropped and counted. One partition per symbol.",
     )
-    profile = config.market_profile
-    assert profile is not None  # resolved
-    context.log.info(
-        f"{len(names)} features, {frame.height} rows, {report.rows_dropped} warm-up rows dropped "
-        f"({report.dropped_fraction:.1%}); market {profile.market} ({profile.evidence}), "
-        f"windows {'across' if report.cross_session else 'within'} sessions"
+    def features(
+        context: dg.AssetExecutionContext, bars: pl.DataFrame, settings: PipelineSettings
+    ) -> dg.Output[pl.DataFrame]:
+        config = features_config_for(bars, settings)
+        frame, report = compute_features_with_report(bars, config)
+        names = report.feature_names
+        metadata = plain_metadata({**_market_metadata(config), **report.model_dump()})
+        metadata.update(
+            {
+                "dagster/row_count": frame.height,
+                "nan_counts": dg.MetadataValue.json(
+                    frame.select(pl.col(names).is_nan().sum()).row(0, named=True)
+                ),
+                "preview": table(frame),
+            }
+        )
+        profile = config.market_profile
+        assert profile is not None  # resolved
+        context.log.info(
+            f"{len(names)} features, {frame.height} rows, {report.rows_dropped} warm-up rows dropped "
+            f"({report.dropped_fraction:.1%}); market {profile.market} ({profile.evidence}), "
+            f"windows {'across' if report.cross_session else 'within'} sessions"
+        )
+        return partitioned_output(context, frame, metadata)
+
+    @dg.asset(
+        group_name=GROUP,
+        code_version="3",
+        partitions_def=partitions,
+        backfill_policy=BACKFILL_POLICY,
+        description="Market regime of every bar (volatility x trend, causal), with its numeric inputs. "
+        "One partition per symbol.",
     )
-    return partitioned_output(context, frame, metadata)
+    def regimes(
+        context: dg.AssetExecutionContext, bars: pl.DataFrame, settings: PipelineSettings
+    ) -> dg.Output[pl.DataFrame]:
+        config = features_config_for(bars, settings)
+        frame, report = compute_regimes_with_report(bars, config)
+        distribution = regime_distribution(frame)
+        metadata = plain_metadata({**_market_metadata(config), **report.model_dump()})
+        metadata.update(
+            {
+                "dagster/row_count": frame.height,
+                "regime_distribution": table(distribution, limit=100),
+            }
+        )
+        context.log.info(
+            f"regimes for {frame.height} bars, {report.rows_dropped} warm-up rows dropped "
+            f"({report.dropped_fraction:.1%}), volatility annualised with "
+            f"{report.bars_per_year:,.0f} bars a year"
+        )
+        return partitioned_output(context, frame, metadata)
+
+    @dg.asset_check(
+        asset=features,
+        partitions_def=partitions,
+        blocking=True,
+        additional_ins={"bars": dg.AssetIn()},
+        description="Recompute on bars truncated at random cut points: every value at or before a "
+        "cut must be identical.",
+    )
+    def features_no_lookahead(
+        bars: pl.DataFrame, settings: PipelineSettings
+    ) -> dg.AssetCheckResult:
+        # Resolved once on the full bars, so truncated bars use the same market and windows.
+        config = features_config_for(bars, settings)
+        return _lookahead_check(bars, lambda b: compute_features(b, config))
+
+    @dg.asset_check(
+        asset=regimes,
+        partitions_def=partitions,
+        blocking=True,
+        additional_ins={"bars": dg.AssetIn()},
+        description="Recompute regimes on truncated bars (annualisation pinned): values at or before "
+        "each cut must be identical.",
+    )
+    def regimes_no_lookahead(bars: pl.DataFrame, settings: PipelineSettings) -> dg.AssetCheckResult:
+        # Resolved once on the full bars: annualisation derives bars per session from the data,
+        # which truncation would change.
+        config = features_config_for(bars, settings)
+        return _lookahead_check(bars, lambda b: compute_regimes(b, config))
+
+    @dg.asset_check(
+        asset=features,
+        partitions_def=partitions,
+        blocking=True,
+        description="Every feature finite after warm-up.",
+    )
+    def features_finite(features: pl.DataFrame) -> dg.AssetCheckResult:
+        numeric = [name for name, dtype in features.schema.items() if dtype.is_float()]
+        bad = features.select((~pl.col(numeric).is_finite()).sum()).row(0, named=True)
+        return dg.AssetCheckResult(
+            passed=sum(bad.values()) == 0,
+            metadata={"non_finite_per_feature": dg.MetadataValue.json(bad)},
+        )
+
+    return [features, regimes], [features_no_lookahead, regimes_no_lookahead, features_finite]
 
 
-@dg.asset(
-    group_name=GROUP,
-    code_version="3",
-    partitions_def=SYMBOLS,
-    backfill_policy=BACKFILL_POLICY,
-    description="Market regime of every bar (volatility x trend, causal), with its numeric inputs. "
-    "One partition per symbol.",
+#: Names of the definitions built for the environment's symbols on first use (tests, scripts).
+ENVIRONMENT_DEFINITIONS = (
+    "features",
+    "regimes",
+    "features_no_lookahead",
+    "regimes_no_lookahead",
+    "features_finite",
 )
-def regimes(context: dg.AssetExecutionContext, bars: pl.DataFrame) -> dg.Output[pl.DataFrame]:
-    config = features_config_for(bars)
-    frame, report = compute_regimes_with_report(bars, config)
-    distribution = regime_distribution(frame)
-    metadata = plain_metadata({**_market_metadata(config), **report.model_dump()})
-    metadata.update(
-        {
-            "dagster/row_count": frame.height,
-            "regime_distribution": table(distribution, limit=100),
-        }
-    )
-    context.log.info(
-        f"regimes for {frame.height} bars, {report.rows_dropped} warm-up rows dropped "
-        f"({report.dropped_fraction:.1%}), volatility annualised with "
-        f"{report.bars_per_year:,.0f} bars a year"
-    )
-    return partitioned_output(context, frame, metadata)
+
+
+@cache
+def _environment_definitions() -> dict[str, Any]:
+    assets, checks = build_features(environment_symbols())
+    built = dict(zip(ENVIRONMENT_DEFINITIONS, [*assets, *checks], strict=True))
+    # Module globals from now on, so that dg.load_assets_from_modules finds them too.
+    globals().update(built)
+    return built
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562, as in pipelines.market_data: the partitioned definitions of the environment's
+    # symbols, built when first asked for; importing this module reads no config.
+    if name in ENVIRONMENT_DEFINITIONS:
+        return _environment_definitions()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dg.asset(
@@ -138,11 +220,12 @@ def splits(
     bars: pl.DataFrame,
     features: pl.DataFrame,
     regimes: pl.DataFrame,
+    settings: PipelineSettings,
 ) -> dg.Output[Splits]:
     try:
-        result = make_splits(features, features_config_for(bars), regimes=regimes)
+        result = make_splits(features, features_config_for(bars, settings), regimes=regimes)
     except ConfigError as exc:
-        raise _config_failure(exc) from None
+        raise _config_failure(exc, settings) from None
     sizes = pl.DataFrame(
         [
             {
@@ -189,50 +272,6 @@ def _lookahead_check(bars: pl.DataFrame, compute) -> dg.AssetCheckResult:
             "mismatched_rows": result.mismatched_rows,
             "first_mismatch": dg.MetadataValue.json(first.model_dump(mode="json") if first else {}),
         },
-    )
-
-
-@dg.asset_check(
-    asset=features,
-    partitions_def=SYMBOLS,
-    blocking=True,
-    additional_ins={"bars": dg.AssetIn()},
-    description="Recompute on bars truncated at random cut points: every value at or before a "
-    "cut must be identical.",
-)
-def features_no_lookahead(bars: pl.DataFrame) -> dg.AssetCheckResult:
-    # Resolved once on the full bars, so truncated bars use the same market and windows.
-    config = features_config_for(bars)
-    return _lookahead_check(bars, lambda b: compute_features(b, config))
-
-
-@dg.asset_check(
-    asset=regimes,
-    partitions_def=SYMBOLS,
-    blocking=True,
-    additional_ins={"bars": dg.AssetIn()},
-    description="Recompute regimes on truncated bars (annualisation pinned): values at or before "
-    "each cut must be identical.",
-)
-def regimes_no_lookahead(bars: pl.DataFrame) -> dg.AssetCheckResult:
-    # Resolved once on the full bars: annualisation derives bars per session from the data,
-    # which truncation would change.
-    config = features_config_for(bars)
-    return _lookahead_check(bars, lambda b: compute_regimes(b, config))
-
-
-@dg.asset_check(
-    asset=features,
-    partitions_def=SYMBOLS,
-    blocking=True,
-    description="Every feature finite after warm-up.",
-)
-def features_finite(features: pl.DataFrame) -> dg.AssetCheckResult:
-    numeric = [name for name, dtype in features.schema.items() if dtype.is_float()]
-    bad = features.select((~pl.col(numeric).is_finite()).sum()).row(0, named=True)
-    return dg.AssetCheckResult(
-        passed=sum(bad.values()) == 0,
-        metadata={"non_finite_per_feature": dg.MetadataValue.json(bad)},
     )
 
 

@@ -44,13 +44,15 @@ SECTIONS: dict[str, dict] = {
 }
 
 
-def ensure_dagster_home() -> Path:
-    """Point ``DAGSTER_HOME`` at ``<project>/.dagster_home`` unless the user set it; create it.
+def dagster_home() -> Path:
+    """``$DAGSTER_HOME``, or ``<project>/.dagster_home`` when unset; the environment is not
+    changed."""
+    return Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve()
 
-    Writes ``dagster.yaml`` with the sections of :data:`SECTIONS`; an existing file keeps
-    every section it has and gets the missing ones appended.
-    """
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(DEFAULT_DAGSTER_HOME))).resolve()
+
+def prepare_dagster_home(home: Path) -> Path:
+    """Create ``home`` and its ``dagster.yaml`` with the sections of :data:`SECTIONS`; an
+    existing file keeps every section it has and gets the missing ones appended."""
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     text = config.read_text(encoding="utf-8") if config.exists() else _HEADER
@@ -60,6 +62,15 @@ def ensure_dagster_home() -> Path:
         addition = yaml.safe_dump(missing, sort_keys=False)
         config.write_text(text.rstrip("\n") + "\n" + addition, encoding="utf-8")
     return home
+
+
+def ensure_dagster_home() -> Path:
+    """Point ``DAGSTER_HOME`` at ``<project>/.dagster_home`` unless the user set it, and prepare
+    it (:func:`prepare_dagster_home`): for scripts that start Dagster processes inheriting the
+    variable. The main command uses :func:`dagster_home` and leaves the environment alone."""
+    home = dagster_home()
+    os.environ.setdefault("DAGSTER_HOME", str(home))
+    return prepare_dagster_home(home)
 
 
 if __name__ == "__main__":

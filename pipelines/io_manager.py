@@ -1,10 +1,9 @@
 """IO manager storing polars frames as Parquet and other values as pickles, atomically.
 
 dagster-polars 0.27 breaks with polars 2.x (it passes a removed ``rechunk=`` argument), so the
-pipeline carries this small manager instead of pinning polars back.
+pipeline carries this small manager instead of pinning polars back. No ``from __future__ import
+annotations``: Dagster reads the resource annotations.
 """
-
-from __future__ import annotations
 
 import pickle
 from collections.abc import Mapping
@@ -14,6 +13,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from pipelines.settings import PipelineSettings
 from trader_env.atomic import atomic_path
 
 
@@ -84,6 +84,16 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             f"asset {key.to_user_string()}{where} has no stored value under {self._stem(key)}: "
             "materialize it first"
         )
+
+
+class StorageIOManager(dg.ConfigurableIOManagerFactory):
+    """A :class:`ParquetIOManager` under the run's storage root: ``<storage_root>/assets`` of the
+    ``settings`` resource, so a run launched with another storage root reads and writes there."""
+
+    settings: dg.ResourceDependency[PipelineSettings]
+
+    def create_io_manager(self, context: dg.InitResourceContext) -> ParquetIOManager:
+        return ParquetIOManager(base_dir=str(self.settings.assets_dir))
 
 
 def _split(obj: Any, partitions: list[str], key: dg.AssetKey) -> dict[str, Any]:

@@ -1,10 +1,12 @@
 """Jobs, the nightly schedule and the sensors of the pipeline."""
 
 import os
+from collections.abc import Mapping
 
 import dagster as dg
 
 from pipelines.partitions import all_symbols_tags
+from pipelines.settings import SETTINGS_KEY
 
 #: Assets of the promote_champion job: promotion, then the forward ledger (which may demote),
 #: then the signal of whoever serves afterwards.
@@ -82,11 +84,17 @@ def _promote_after(status: dg.DagsterRunStatus) -> dg.RunStatusSensorDefinition:
         request_job=promote_champion,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Launch promote_champion after a training run ends "
-        f"({status.value.lower()}): a failed gate ends the run as failed, and the phases "
-        "before it may still deserve promotion.",
+        f"({status.value.lower()}), with that run's settings: a failed gate ends the run as "
+        "failed, and the phases before it may still deserve promotion.",
     )
     def _sensor(context: dg.RunStatusSensorContext) -> dg.RunRequest:
-        return dg.RunRequest(run_key=f"promote-after-{context.dagster_run.run_id}")
+        # Promotion judges the models this run stored: same storage root, configs and profile.
+        resources = context.dagster_run.run_config.get("resources")
+        settings = resources.get(SETTINGS_KEY) if isinstance(resources, Mapping) else None
+        return dg.RunRequest(
+            run_key=f"promote-after-{context.dagster_run.run_id}",
+            run_config={"resources": {SETTINGS_KEY: settings}} if settings else {},
+        )
 
     return _sensor
 

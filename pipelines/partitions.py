@@ -1,7 +1,11 @@
 """Symbols as a static partition dimension of the data assets (``raw_bars`` .. ``regimes``).
 
 The keys are ``data.yaml``'s ``symbols`` (or the source's own symbols when that list is empty),
-read when the definitions load, so they follow ``$TRADER_PROFILE`` like every other config.
+read when the definitions are built, from the settings they are built with (profile and config
+folder). Dagster needs partitions before any run exists, so they are a load-time setting, not a
+per-run one. :func:`environment_symbols` (also ``SYMBOLS``) are those of the ``TRADER_*``
+environment, built on first use, so that importing this module reads no config: the main
+command builds definitions from its flags, whatever the environment's configs say.
 Everything downstream of ``regimes`` is unpartitioned and reads every symbol.
 
 A run over several symbols is one run over a partition range (the tags below): what the main
@@ -9,13 +13,14 @@ command, the nightly schedule and the new-files sensor launch. A backfill from t
 launches one run per symbol (``BACKFILL_POLICY``), which the run queue executes in parallel.
 """
 
+from functools import cache
+from typing import Any
+
 import dagster as dg
 import polars as pl
 
-from trader_env.costs import production_costs
-from trader_env.data import load_data_config
+from pipelines.settings import PipelineSettings
 from trader_env.lineage import frame_fingerprint, versions_by_symbol
-from trader_env.paths import config_dir
 from trader_env.yaml_config import ConfigError
 
 #: UI backfills of the data assets: one run per symbol, so symbols are processed in parallel
@@ -26,33 +31,52 @@ RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
-def configured_symbols() -> list[str]:
-    """The partition keys: ``data.yaml`` symbols, or the source's own when none are listed.
+def configured_symbols(settings: PipelineSettings) -> list[str]:
+    """The partition keys: ``data.yaml`` symbols (in ``settings``' config folder and profile), or
+    the source's own when none are listed.
 
     Raises :class:`~trader_env.yaml_config.ConfigError` naming the file when the data config is
     invalid, when the ``files`` source has neither a fixed symbol nor a ``symbols`` list (its
     symbols are only known once files are read, and partitions must exist before any run), and
     when a symbol has no production cost model or a malformed one (``costs.yaml``).
     """
-    config = load_data_config()
+    configs = settings.configs
+    config = configs.data
     if not config.symbols:
         raise ConfigError(
-            f"{config_dir() / 'data.yaml'}: key 'symbols' must list the symbols to partition the "
+            f"{configs.config_dir / 'data.yaml'}: key 'symbols' must list the symbols to partition the "
             f"data by when source '{config.source}' has no fixed symbol (files.symbol is null), "
             "e.g. symbols: [SPY, QQQ]"
         )
     if config.market is not None:
         # Refused here, when the definitions load, rather than after hours of training.
-        production_costs(config.symbols, config.market)
+        configs.production_costs(config.symbols, config.market)
     return list(config.symbols)
 
 
-SYMBOLS = dg.StaticPartitionsDefinition(configured_symbols())
+def symbol_partitions(settings: PipelineSettings) -> dg.StaticPartitionsDefinition:
+    """The symbol partitions of definitions built with ``settings``."""
+    return dg.StaticPartitionsDefinition(configured_symbols(settings))
 
 
-def all_symbols_tags() -> dict[str, str]:
-    """Run tags that make one run cover every symbol (a single-run partition range)."""
-    keys = SYMBOLS.get_partition_keys()
+@cache
+def environment_symbols() -> dg.StaticPartitionsDefinition:
+    """The partitions of the definitions ``dagster dev`` loads: those of the ``TRADER_*``
+    environment, read on the first call."""
+    return symbol_partitions(PipelineSettings.from_env())
+
+
+def __getattr__(name: str) -> Any:
+    # ``SYMBOLS``: the environment's partitions, built when first asked for (PEP 562).
+    if name == "SYMBOLS":
+        return environment_symbols()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def all_symbols_tags(partitions: dg.PartitionsDefinition | None = None) -> dict[str, str]:
+    """Run tags that make one run cover every symbol of ``partitions`` (default: the
+    environment's, :func:`environment_symbols`): a single-run partition range."""
+    keys = (partitions or environment_symbols()).get_partition_keys()
     return {RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]}
 
 

@@ -2,12 +2,14 @@
 a blocking training-health check on each model and a blocking gate on each evaluation.
 
 ``phase{N}_model`` reads ``phase{N-1}_evaluation``, so a gate that fails stops every later
-phase in the same run. No ``from __future__ import annotations``: Dagster reads annotations.
+phase in the same run. The checks are always blocking (Dagster fixes that when the definitions
+load); the run's gate mode (``PipelineSettings.gates``) decides the severity of a failed
+verdict, and only an ERROR stops the downstream phases (see :func:`_check_result`).
+No ``from __future__ import annotations``: Dagster reads annotations.
 """
 
 import base64
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,10 +18,10 @@ import pandas as pd
 import polars as pl
 
 from pipelines.metadata import json_safe, plain_metadata
+from pipelines.settings import PipelineSettings
 from pipelines.summary import display_sharpe
-from trader_env.config import PHASES, PhaseConfig, load_phase_config
-from trader_env.costs import production_costs, with_production_costs
-from trader_env.data import load_data_config
+from trader_env.config import PHASES, PhaseConfig
+from trader_env.costs import with_production_costs
 from trader_env.dataset import MarketData
 from trader_env.env.config import CostConfig
 from trader_env.evaluation.baselines import BASELINES
@@ -28,7 +30,6 @@ from trader_env.evaluation.cost_sensitivity import COST_FACTORS, factor_label
 from trader_env.evaluation.gates import GateResult
 from trader_env.features import Splits
 from trader_env.lineage import frame_fingerprint, versions_by_symbol
-from trader_env.paths import storage_root
 from trader_env.workflow import (
     EVALUATION_PARTS,
     GATE_PART,
@@ -42,42 +43,32 @@ from trader_env.workflow import (
 from trader_env.workflow.fair_oracle import budget_held_daily_returns, turnover_budget
 from trader_env.yaml_config import ConfigError
 
-
-def gates_enforced() -> bool:
-    """Whether phase checks block downstream assets (``TRADER_GATES`` != ``advisory``).
-
-    ``TRADER_GATES=advisory`` (``python -m pipelines --advisory-gates``) keeps every check and
-    its verdict but lets later phases run anyway: for research on what each phase would do, never
-    for promotion, which still requires a passed gate.
-    """
-    mode = os.environ.get("TRADER_GATES", "enforced")
-    if mode not in ("enforced", "advisory"):
-        raise ValueError(f"TRADER_GATES must be 'enforced' or 'advisory', got {mode!r}")
-    return mode == "enforced"
-
-
 MARKET_INS = {name: dg.AssetIn(name) for name in ("bars", "features", "regimes", "splits")}
 #: Diagnostics shown as small time series in the model's metadata.
 SERIES_SHOWN = ("entropy", "explained_variance", "episode_reward", "episode_net_pnl")
 
 
-def symbol_costs(bars: pl.DataFrame, splits: Splits) -> dict[str, CostConfig]:
-    """Production cost model of every symbol in ``bars`` (``assets_config/costs.yaml``), for
-    ``data.yaml``'s market, else the market detected from the bars (``splits.market``)."""
+def symbol_costs(
+    bars: pl.DataFrame, splits: Splits, settings: PipelineSettings
+) -> dict[str, CostConfig]:
+    """Production cost model of every symbol in ``bars`` (``costs.yaml``), for ``data.yaml``'s
+    market, else the market detected from the bars (``splits.market``)."""
     symbols = bars["symbol"].unique().sort().to_list()
-    market = load_data_config().market
-    if market is None and splits.market is not None:
-        market = splits.market.market
     try:
-        return production_costs(symbols, market)
+        market = settings.configs.data.market
+        if market is None and splits.market is not None:
+            market = splits.market.market
+        return settings.configs.production_costs(symbols, market)
     except ConfigError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
 
 
-def phase_config(phase: int, costs: dict[str, CostConfig]) -> PhaseConfig:
+def phase_config(
+    phase: int, costs: dict[str, CostConfig], settings: PipelineSettings
+) -> PhaseConfig:
     """Phase ``phase``'s config as it trains: production costs applied when it uses them."""
     try:
-        return with_production_costs(load_phase_config(phase), costs)
+        return with_production_costs(settings.configs.phase(phase), costs)
     except ConfigError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
 
@@ -90,13 +81,23 @@ def _criteria_table(result: GateResult) -> dg.MetadataValue:
     return dg.MetadataValue.md("\n".join(lines))
 
 
-def _check_result(result: GateResult, description: str) -> dg.AssetCheckResult:
-    metadata: dict = {"criteria": _criteria_table(result)}
+def _check_result(
+    result: GateResult, description: str, settings: PipelineSettings
+) -> dg.AssetCheckResult:
+    """The verdict as a check result. A failed verdict has severity ERROR when the run's gates
+    are enforced, which stops the later phases (the checks are blocking), and WARN when they are
+    advisory: recorded and shown, but Dagster runs the downstream assets anyway."""
+    metadata: dict = {"criteria": _criteria_table(result), "gate_mode": settings.gates.value}
     for c in result.criteria:
         metadata[f"{c.metric} {c.op} {c.threshold:g}"] = dg.MetadataValue.json(
             {"measured": None if math.isnan(c.measured) else c.measured, "passed": c.passed}
         )
-    return dg.AssetCheckResult(passed=result.passed, description=description, metadata=metadata)
+    severity = (
+        dg.AssetCheckSeverity.ERROR if settings.gates_enforced else dg.AssetCheckSeverity.WARN
+    )
+    return dg.AssetCheckResult(
+        passed=result.passed, description=description, metadata=metadata, severity=severity
+    )
 
 
 def _model_metadata(model: PhaseModel) -> dict:
@@ -124,13 +125,13 @@ def _model_metadata(model: PhaseModel) -> dict:
     return metadata
 
 
-def champion_warm_start(config: PhaseConfig) -> Path | None:
-    """The serving champion's model file when it is a model of this regime-adaptive phase
-    ("ongoing": phase 6 retrains from the champion's specialists), else None (warm start from
-    the previous phase as usual)."""
+def champion_warm_start(config: PhaseConfig, storage: Path) -> Path | None:
+    """The serving champion's model file (registry under ``storage``) when it is a model of this
+    regime-adaptive phase ("ongoing": phase 6 retrains from the champion's specialists), else
+    None (warm start from the previous phase as usual)."""
     if config.regime_policy is None:
         return None
-    serving = ChampionRegistry().current()
+    serving = ChampionRegistry(storage).current()
     if serving is None or serving.phase != f"phase{config.phase}":
         return None
     path = Path(serving.model_path)
@@ -152,17 +153,20 @@ def _build_model_asset(phase: int) -> dg.AssetsDefinition:
         description=f"Phase {phase} model trained from assets_config/phase{phase}.yaml"
         + (f", warm-started from phase {phase - 1} when spaces match." if phase else "."),
     )
-    def _model(context: dg.AssetExecutionContext, **inputs) -> dg.Output[PhaseModel]:
-        config = phase_config(phase, symbol_costs(inputs["bars"], inputs["splits"]))
+    def _model(
+        context: dg.AssetExecutionContext, settings: PipelineSettings, **inputs
+    ) -> dg.Output[PhaseModel]:
+        costs = symbol_costs(inputs["bars"], inputs["splits"], settings)
+        config = phase_config(phase, costs, settings)
         market = MarketData(inputs["bars"], inputs["features"], inputs["regimes"], inputs["splits"])
         model = train_phase_model(
             config,
             market,
-            storage_root(),
+            settings.storage,
             data_version=frame_fingerprint(inputs["bars"]),
             previous=inputs.get("previous_model"),
             logger=context.log,
-            warm_start_path=champion_warm_start(config),
+            warm_start_path=champion_warm_start(config, settings.storage),
         )
         context.log.info(
             f"phase {phase}: {model.timesteps} timesteps in {model.wall_time_s:.1f} s "
@@ -197,25 +201,26 @@ def _build_evaluation_asset(phase: int) -> dg.AssetsDefinition:
         features: pl.DataFrame,
         regimes: pl.DataFrame,
         splits: Splits,
+        settings: PipelineSettings,
     ) -> dg.Output[PhaseEvaluation]:
         market = MarketData(bars, features, regimes, splits)
-        production_env = model.config.env.with_costs(symbol_costs(bars, splits))
-        oracles = _synthetic_oracles(market, model.config, bars)
-        evaluation = evaluate_phase_model(model, market, storage_root(), production_env, *oracles)
+        production_env = model.config.env.with_costs(symbol_costs(bars, splits, settings))
+        oracles = _synthetic_oracles(market, model.config, bars, settings)
+        evaluation = evaluate_phase_model(model, market, settings.storage, production_env, *oracles)
         return dg.Output(evaluation, metadata=_evaluation_metadata(evaluation))
 
     return _evaluation
 
 
 def _synthetic_oracles(
-    market: MarketData, config: PhaseConfig, bars: pl.DataFrame
+    market: MarketData, config: PhaseConfig, bars: pl.DataFrame, settings: PipelineSettings
 ) -> tuple[pd.Series | None, pd.Series | None]:
     """When the data is the synthetic market: the daily test returns of its oracle and of the
     budget-held oracle (the phase's gate turnover bound and fixed sizing), both after the
     phase's own cost per side; else (None, None)."""
-    from trader_env.data import generate_synthetic_market, load_data_config
+    from trader_env.data import generate_synthetic_market
 
-    data_config = load_data_config()
+    data_config = settings.configs.data
     if data_config.source != "synthetic":
         return None, None
     cost_bps = env_cost_per_side_bps(config.env, bars)
@@ -341,12 +346,13 @@ def _build_training_check(phase: int) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=f"phase{phase}_model",
         name=f"phase{phase}_training_health",
-        blocking=gates_enforced(),
+        blocking=True,
         description=f"Training-health criteria of assets_config/phase{phase}.yaml "
-        "(training_checks) on the training diagnostics.",
+        "(training_checks) on the training diagnostics; with advisory gates a failure is a "
+        "warning that does not stop later phases.",
     )
-    def _check(model: PhaseModel) -> dg.AssetCheckResult:
-        return _check_result(model.training_checks, f"phase {phase} training health")
+    def _check(model: PhaseModel, settings: PipelineSettings) -> dg.AssetCheckResult:
+        return _check_result(model.training_checks, f"phase {phase} training health", settings)
 
     return _check
 
@@ -355,12 +361,15 @@ def _build_gate(phase: int) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=f"phase{phase}_evaluation",
         name=f"phase{phase}_gate",
-        blocking=gates_enforced(),
+        blocking=True,
         description=f"Phase {phase} success criteria (assets_config/phase{phase}.yaml gate) on "
-        f"the {GATE_PART} split; a failure blocks every later phase.",
+        f"the {GATE_PART} split; a failure blocks every later phase, unless the run's gates are "
+        "advisory (then it is a warning).",
     )
-    def _gate(evaluation: PhaseEvaluation) -> dg.AssetCheckResult:
-        return _check_result(evaluation.gate, f"phase {phase} gate on the {GATE_PART} split")
+    def _gate(evaluation: PhaseEvaluation, settings: PipelineSettings) -> dg.AssetCheckResult:
+        return _check_result(
+            evaluation.gate, f"phase {phase} gate on the {GATE_PART} split", settings
+        )
 
     return _gate
 

@@ -14,7 +14,7 @@ import polars as pl
 import torch
 
 from pipelines.metadata import json_safe, table
-from trader_env.config import load_phase_config
+from pipelines.settings import PipelineSettings
 from trader_env.dataset import MarketData
 from trader_env.evaluation.champion import ChampionRecord, ChampionRegistry
 from trader_env.features import Splits
@@ -32,9 +32,10 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def forward_limits() -> ForwardLimits:
-    """The rollback limits: phase 3's daily drawdown limit, the expectation test's defaults."""
-    limit = load_phase_config(3).env.drawdown_limits.max_daily_drawdown_pct
+def forward_limits(settings: PipelineSettings) -> ForwardLimits:
+    """The rollback limits: phase 3's daily drawdown limit (the run's config), the expectation
+    test's defaults."""
+    limit = settings.configs.phase(3).env.drawdown_limits.max_daily_drawdown_pct
     return ForwardLimits() if limit is None else ForwardLimits(daily_drawdown_limit=limit)
 
 
@@ -111,10 +112,14 @@ def forward_ledger(
     features: pl.DataFrame,
     regimes: pl.DataFrame,
     splits: Splits,
+    settings: PipelineSettings,
 ) -> dg.Output[LedgerOutcome]:
     _one_thread()
     outcome = run_ledger_turn(
-        MarketData(bars, features, regimes, splits), storage_root(), forward_limits(), load_policy
+        MarketData(bars, features, regimes, splits),
+        settings.storage,
+        forward_limits(settings),
+        load_policy,
     )
     context.log.info(f"forward ledger: {outcome.message}")
     summary = outcome.summary
@@ -170,11 +175,12 @@ def champion_signal(
     features: pl.DataFrame,
     regimes: pl.DataFrame,
     splits: Splits,
+    settings: PipelineSettings,
 ) -> dg.Output[list[dict]]:
     market = MarketData(bars, features, regimes, splits)
-    champion, signals = signals_for(market)
+    champion, signals = signals_for(market, storage=settings.storage)
     if champion is None:
-        message = no_champion_message()
+        message = no_champion_message(settings.storage)
         context.log.info(message)
         return dg.Output([], metadata={"message": message, "champion": "none"})
     rows = signal_rows(champion, signals)

@@ -10,11 +10,11 @@ import dagster as dg
 
 from pipelines.metadata import plain_metadata
 from pipelines.phases import MARKET_INS, phase_config, symbol_costs
+from pipelines.settings import PipelineSettings
 from trader_env.config import PHASES
 from trader_env.dataset import MarketData
 from trader_env.evaluation.champion import ChampionRegistry
 from trader_env.lineage import frame_fingerprint
-from trader_env.paths import storage_root
 from trader_env.tuning import tune_phase, write_proposal
 
 
@@ -41,20 +41,22 @@ MODEL_INS = {
     "proposal YAML under <storage>/proposals/ and reports its trial count to the champion "
     "registry. Run config: phase, n_trials, seed.",
 )
-def tuning_proposal(context: dg.AssetExecutionContext, config: TuneConfig, **inputs) -> dict:
+def tuning_proposal(
+    context: dg.AssetExecutionContext, config: TuneConfig, settings: PipelineSettings, **inputs
+) -> dict:
     if config.phase not in PHASES:
         raise dg.Failure(f"tune_phase: phase must be one of {list(PHASES)}, got {config.phase}")
     if config.n_trials < 1:
         raise dg.Failure(f"tune_phase: n_trials must be >= 1, got {config.n_trials}")
     bars = inputs["bars"]
-    phase = phase_config(config.phase, symbol_costs(bars, inputs["splits"]))
+    phase = phase_config(config.phase, symbol_costs(bars, inputs["splits"], settings), settings)
     previous = inputs.get(f"phase{config.phase - 1}_model") if config.phase > 0 else None
     if phase.training.warm_start and config.phase > 0 and previous is None:
         context.log.warning(
             f"phase{config.phase - 1}_model was never materialized: every trial starts fresh"
         )
     market = MarketData(bars, inputs["features"], inputs["regimes"], inputs["splits"])
-    root = storage_root()
+    root = settings.storage
     result = tune_phase(
         phase,
         market,

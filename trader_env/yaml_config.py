@@ -45,10 +45,18 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
-def validate_model(model_cls: type[ModelT], data: dict[str, Any], source: str) -> ModelT:
-    """Validate ``data`` into ``model_cls``; errors name ``source`` and every offending key."""
+def validate_model(
+    model_cls: type[ModelT],
+    data: dict[str, Any],
+    source: str,
+    context: dict[str, Any] | None = None,
+) -> ModelT:
+    """Validate ``data`` into ``model_cls``; errors name ``source`` and every offending key.
+
+    ``context`` is pydantic's validation context, handed to validators that need more than the
+    data (e.g. the storage root that relative paths resolve against)."""
     try:
-        return model_cls.model_validate(data)
+        return model_cls.model_validate(data, context=context)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
@@ -97,9 +105,11 @@ def load_profiled_model(
     path: Path,
     profile: str | None = None,
     overrides: dict[str, Any] | None = None,
+    context: dict[str, Any] | None = None,
 ) -> ModelT:
-    """Load ``path`` with its ``profiles.<profile>`` section applied, then ``overrides`` on top."""
+    """Load ``path`` with its ``profiles.<profile>`` section applied, then ``overrides`` on top;
+    ``context`` as in :func:`validate_model`."""
     data = resolve_profile(read_yaml(path), profile or active_profile(), str(path))
     if overrides:
         data = deep_merge(data, overrides)
-    return validate_model(model_cls, data, str(path))
+    return validate_model(model_cls, data, str(path), context)

@@ -22,10 +22,10 @@ import psutil
 import pytest
 import yaml
 
-from pipelines.champion import OptionalInputManager
-from pipelines.io_manager import ParquetIOManager
 from trader_env.config import PHASES
 from trader_env.paths import PROJECT_ROOT
+
+from .run_resources import run_resources
 
 #: Seconds a stopped server's process group gets between SIGTERM and SIGKILL.
 STOP_GRACE_S = 10
@@ -34,11 +34,18 @@ STOP_GRACE_S = 10
 def _load_definitions_with_test_profile() -> None:
     """Import the definitions once under the ``test`` profile: the symbol partitions are read
     from data.yaml when the definitions load (SYNA and SYNB in that profile), and the tests
-    materialize that small market. The process environment is left as it was."""
+    materialize that small market. The modules build their definitions for the environment's
+    symbols on first use: here too. The process environment is left as it was."""
     previous = os.environ.get("TRADER_PROFILE")
     os.environ["TRADER_PROFILE"] = "test"
     try:
         importlib.import_module("pipelines.definitions")
+        for module, name in (
+            ("pipelines.partitions", "SYMBOLS"),
+            ("pipelines.market_data", "raw_bars"),
+            ("pipelines.features", "features"),
+        ):
+            getattr(importlib.import_module(module), name)
     finally:
         if previous is None:
             del os.environ["TRADER_PROFILE"]
@@ -61,11 +68,9 @@ def storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def resources(storage: Path) -> dict[str, object]:
-    base_dir = str(storage / "assets")
-    return {
-        "io_manager": ParquetIOManager(base_dir=base_dir),
-        "optional_input": OptionalInputManager(base_dir=base_dir),
-    }
+    """The run's settings (from the environment as the fixtures before this one set it: the
+    test's storage root, the ``test`` profile, a config folder) and IO managers under it."""
+    return run_resources()
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from pipelines.definitions import defs
 from pipelines.partitions import all_symbols_tags
 from trader_env.config import PHASES
 
+from .run_resources import run_resources
+
 pytestmark = pytest.mark.slow
 
 
@@ -96,14 +98,12 @@ def test_failing_gate_blocks_downstream_and_champion_promotes_last_pass(
     assert metadata["bars_content_hashes"].value == partitions
 
 
-def test_recurrent_ppo_phases_train_and_block(
-    config_dir_factory, monkeypatch, storage, resources, instance
-):
+def test_recurrent_ppo_phases_train_and_block(config_dir_factory, monkeypatch, storage, instance):
     lstm = {"name": "RecurrentPPO", "policy": "MlpLstmPolicy"}
     folder = config_dir_factory(failing_phase=1, algorithm=lstm)
     monkeypatch.setenv("TRADER_CONFIG_DIR", str(folder))
     result = defs.resolve_job_def("full_pipeline").execute_in_process(
-        instance=instance, resources=resources, raise_on_error=False, tags=all_symbols_tags()
+        instance=instance, resources=run_resources(), raise_on_error=False, tags=all_symbols_tags()
     )
     for phase in (0, 1):
         model = result.output_for_node(f"phase{phase}_model")

@@ -17,6 +17,7 @@ from pipelines import jobs
 from pipelines.definitions import defs
 from pipelines.market_data import bars, bars_ordering, bars_price_sanity, bars_schema, raw_bars
 from pipelines.sensors import new_market_files
+from pipelines.settings import SETTINGS_KEY, PipelineSettings
 from trader_env.paths import config_dir
 
 DATA_ASSETS = [raw_bars, bars, bars_schema, bars_ordering, bars_price_sanity]
@@ -142,7 +143,7 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     return result.get_step_failure_events()[0].step_failure_data.error.message
 
 
-def test_requested_run_covers_every_symbol_partition(instance, resources, drop_folder) -> None:
+def test_requested_run_covers_every_symbol_partition(instance, drop_folder, resources) -> None:
     for symbol in ("SYNA", "SYNB"):
         (drop_folder / f"{symbol}.csv").write_text(GOOD_CSV)
     request = _tick(instance).run_requests[0]
@@ -155,7 +156,7 @@ def test_requested_run_covers_every_symbol_partition(instance, resources, drop_f
 
 
 def test_requested_run_fails_on_a_malformed_file_with_file_and_line(
-    instance, resources, drop_folder
+    instance, drop_folder, resources
 ) -> None:
     (drop_folder / "SYNA.csv").write_text(GOOD_CSV)
     (drop_folder / "SYNB.csv").write_text(GOOD_CSV.replace("100.6", "-3"))
@@ -164,7 +165,7 @@ def test_requested_run_fails_on_a_malformed_file_with_file_and_line(
 
 
 def test_a_file_of_an_unknown_symbol_fails_naming_symbols_and_fix(
-    instance, resources, drop_folder
+    instance, drop_folder, resources
 ) -> None:
     (drop_folder / "ABC.csv").write_text(GOOD_CSV)
     message = _failure_message(_run_request(instance, resources, _tick(instance).run_requests[0]))
@@ -190,14 +191,14 @@ def test_nightly_schedule_requests_nightly_retrain_at_two() -> None:
 
 
 def _tiny_job(name: str, fail: bool = False) -> dg.JobDefinition:
-    """A one-op job standing in for a real run of the job ``name``."""
+    """A one-op job standing in for a real run of the job ``name``, with the settings resource."""
 
     @dg.op(name="step")
-    def step() -> None:
+    def step(settings: PipelineSettings) -> None:
         if fail:
             raise RuntimeError("gate failed")
 
-    @dg.job(name=name)
+    @dg.job(name=name, resource_defs={SETTINGS_KEY: PipelineSettings.configure_at_launch()})
     def tiny() -> None:
         step()
 
@@ -234,3 +235,18 @@ def test_promotion_sensors_follow_training_runs_only(instance) -> None:
         "promote_after_success": [f"promote-after-{succeeded.run_id}"],
         "promote_after_failure": [f"promote-after-{failed.run_id}"],
     }
+
+
+def test_promotion_runs_with_the_settings_of_the_training_run(instance, tmp_path: Path) -> None:
+    sensor = defs.resolve_sensor_def(jobs.promote_after_success.name)
+
+    def tick(cursor=None):
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+        return sensor.evaluate_tick(context)
+
+    start = tick().cursor
+    settings = {"profile": "test", "storage_root": str(tmp_path / "elsewhere"), "gates": "advisory"}
+    run_config = {"resources": {SETTINGS_KEY: {"config": settings}}}
+    _tiny_job("full_pipeline").execute_in_process(instance=instance, run_config=run_config)
+    (request,) = tick(start).run_requests
+    assert request.run_config == run_config

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from pipelines.phases import champion_warm_start
 from trader_env.config import load_phase_config
 from trader_env.evaluation.champion import ChampionRecord, ChampionRegistry, SharpeEvidence
@@ -31,14 +29,11 @@ def promote(root: Path, phase: str) -> ChampionRecord:
     return ChampionRegistry(root).current()  # type: ignore[return-value]
 
 
-def test_phase_6_continues_from_a_phase_6_champion_only(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("TRADER_STORAGE_ROOT", str(tmp_path))
+def test_phase_6_continues_from_a_phase_6_champion_only(tmp_path: Path) -> None:
     phase6 = load_phase_config(6, "test")
-    assert champion_warm_start(phase6) is None, "no champion: warm start from phase 5"
+    assert champion_warm_start(phase6, tmp_path) is None, "no champion: warm start from phase 5"
     promote(tmp_path, "phase5")
-    assert champion_warm_start(phase6) is None, "a phase-5 champion is not a phase-6 model"
+    assert champion_warm_start(phase6, tmp_path) is None, "a phase-5 champion is not phase 6's"
     serving = promote(tmp_path, "phase6")
-    assert champion_warm_start(phase6) == Path(serving.model_path)
-    assert champion_warm_start(load_phase_config(5, "test")) is None, "other phases: never"
+    assert champion_warm_start(phase6, tmp_path) == Path(serving.model_path)
+    assert champion_warm_start(load_phase_config(5, "test"), tmp_path) is None, "others: never"

@@ -7,7 +7,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from trader_env.paths import config_dir, storage_root
 from trader_env.sessions import check_session_clock
@@ -114,8 +122,10 @@ class FilesSourceConfig(BaseModel):
 
     @field_validator("path")
     @classmethod
-    def _resolve_path(cls, path: Path) -> Path:
-        return path if path.is_absolute() else (storage_root() / path).resolve()
+    def _resolve_path(cls, path: Path, info: ValidationInfo) -> Path:
+        # The loader passes the run's storage root; without it, $TRADER_STORAGE_ROOT's.
+        root = (info.context or {}).get("storage_root") or storage_root()
+        return path if path.is_absolute() else (Path(root) / path).resolve()
 
 
 class SyntheticSourceConfig(BaseModel):
@@ -268,9 +278,18 @@ def load_data_config(
     path: Path | None = None,
     profile: str | None = None,
     overrides: dict[str, Any] | None = None,
+    storage: Path | None = None,
 ) -> DataConfig:
     """Load ``data.yaml`` (default ``config_dir()/data.yaml``) with a profile and overrides applied.
 
-    ``profile`` defaults to ``$TRADER_PROFILE`` (``dev``). Errors name the file and the key.
+    ``profile`` defaults to ``$TRADER_PROFILE`` (``dev``); a relative ``files.path`` resolves
+    against ``storage`` (default :func:`~trader_env.paths.storage_root`). Errors name the file
+    and the key.
     """
-    return load_profiled_model(DataConfig, path or config_dir() / "data.yaml", profile, overrides)
+    return load_profiled_model(
+        DataConfig,
+        path or config_dir() / "data.yaml",
+        profile,
+        overrides,
+        context={"storage_root": storage} if storage is not None else None,
+    )
