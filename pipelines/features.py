@@ -73,7 +73,12 @@ def build_features(
 ) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
     """``features`` and ``regimes`` partitioned by ``partitions`` (the symbols), and their
     checks."""
+    features = _features_asset(partitions)
+    regimes = _regimes_asset(partitions)
+    return [features, regimes], _checks(features, regimes, partitions)
 
+
+def _features_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         group_name=GROUP,
         code_version="3",
@@ -107,6 +112,10 @@ def build_features(
         )
         return partitioned_output(context, frame, metadata)
 
+    return features
+
+
+def _regimes_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         group_name=GROUP,
         code_version="3",
@@ -134,6 +143,17 @@ def build_features(
             f"{report.bars_per_year:,.0f} bars a year"
         )
         return partitioned_output(context, frame, metadata)
+
+    return regimes
+
+
+def _checks(
+    features: dg.AssetsDefinition,
+    regimes: dg.AssetsDefinition,
+    partitions: dg.PartitionsDefinition,
+) -> list[dg.AssetChecksDefinition]:
+    """Blocking checks of both assets: no look-ahead (recomputed on truncated bars) and finite
+    features."""
 
     @dg.asset_check(
         asset=features,
@@ -178,7 +198,7 @@ def build_features(
             metadata={"non_finite_per_feature": dg.MetadataValue.json(bad)},
         )
 
-    return [features, regimes], [features_no_lookahead, regimes_no_lookahead, features_finite]
+    return [features_no_lookahead, regimes_no_lookahead, features_finite]
 
 
 #: Names of the definitions built for the environment's symbols on first use (tests, scripts).

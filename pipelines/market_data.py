@@ -72,7 +72,11 @@ def build_market_data(
 ) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
     """``raw_bars`` and ``bars`` partitioned by ``partitions`` (the symbols), and the checks
     of ``bars``."""
+    bars = _bars_asset(partitions)
+    return [_raw_bars_asset(partitions), bars], _bars_checks(bars, partitions)
 
+
+def _raw_bars_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         group_name=GROUP,
         code_version="2",
@@ -108,6 +112,10 @@ def build_market_data(
         )
         return split_by_symbol(raw, symbols)
 
+    return raw_bars
+
+
+def _bars_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         group_name=GROUP,
         code_version="2",
@@ -134,6 +142,14 @@ def build_market_data(
         metadata.update({"dagster/row_count": validated.height, "preview": table(validated)})
         context.log.info(f"{validated.height} bars of {', '.join(context.partition_keys)}")
         return partitioned_output(context, validated, metadata)
+
+    return bars
+
+
+def _bars_checks(
+    bars: dg.AssetsDefinition, partitions: dg.PartitionsDefinition
+) -> list[dg.AssetChecksDefinition]:
+    """Blocking checks of ``bars``: the contract's schema, ordering and price sanity."""
 
     @dg.asset_check(
         asset=bars,
@@ -188,7 +204,7 @@ def build_market_data(
         ).row(0, named=True)
         return dg.AssetCheckResult(passed=sum(counts.values()) == 0, metadata=counts)
 
-    return [raw_bars, bars], [bars_schema, bars_ordering, bars_price_sanity]
+    return [bars_schema, bars_ordering, bars_price_sanity]
 
 
 #: Names of the definitions built for the environment's symbols on first use (tests, scripts).
