@@ -216,8 +216,8 @@ def spy_phase_rows(phase: int) -> list:
     """Phase ``phase``'s whole evaluation (validation + test backtests, metrics, reports) on
     SPY, with the predict path (``fast_policy`` replaced by the identity, i.e. the runner as it
     was) and with the fast path; the model is trained for ``SPY_BUDGET`` timesteps."""
-    from trader_env.config import load_phase_config
     from trader_env.dataset import default_market_data
+    from trader_env.phase_config import load_phase_config
     from trader_env.workflow import evaluate_phase_model, load_policy, train_phase_model
 
     market_data = default_market_data(profile="dev")

@@ -38,14 +38,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from trader_env.config import load_phase_config
 from trader_env.costs import production_costs, with_production_costs
 from trader_env.data import generate_synthetic_market, load_bars, load_data_config
-from trader_env.dataset import MarketData, build_market_data
+from trader_env.dataset import Dataset, build_market_data
 from trader_env.evaluation.backtest import run_backtest
 from trader_env.evaluation.gates import evaluate_gate
 from trader_env.evaluation.metrics import compute_metrics
 from trader_env.lineage import frame_fingerprint
+from trader_env.phase_config import load_phase_config
 from trader_env.workflow import (
     env_cost_per_side_bps,
     load_policy,
@@ -71,7 +71,7 @@ def parse_phase1(text: str) -> tuple[int, Path]:
     return int(seed), Path(path)
 
 
-def load_market(kind: str, profile: str) -> tuple[MarketData, Any, list[str], str]:
+def load_market(kind: str, profile: str) -> tuple[Dataset, Any, list[str], str]:
     """The market, the synthetic oracle frame (None for SPY), symbols and market type."""
     if kind == "synthetic":
         data_config = load_data_config(profile=profile, overrides={"source": "synthetic"})
@@ -154,7 +154,7 @@ def _size(config: Any) -> float:
     return sizing.fixed_fraction if sizing.method == "fixed" else sizing.max_kelly_fraction
 
 
-def _baselines(config: Any, market: MarketData) -> dict[str, float]:
+def _baselines(config: Any, market: Dataset) -> dict[str, float]:
     """Best intraday baseline Sharpe per part (same env and production costs as phase 2)."""
     limit = config.evaluation.drawdown_limit
     return {

@@ -35,10 +35,10 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
-from trader_env.config import PhaseConfig, load_phase_config
 from trader_env.contracts import MarketArrays
 from trader_env.dataset import default_market_arrays
 from trader_env.env import EnvConfig, make_env, make_vec_env
+from trader_env.phase_config import PhaseConfig, load_phase_config
 from trader_env.training import train_phase
 
 DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice: nothing has set it yet

@@ -18,12 +18,12 @@ import argparse
 
 import numpy as np
 
-from trader_env.config import load_phase_config
 from trader_env.costs import production_costs, with_production_costs
 from trader_env.data import load_data_config
 from trader_env.dataset import default_market_data
 from trader_env.evaluation.backtest import ActionSchedule, run_backtest
 from trader_env.evaluation.baselines import run_baselines
+from trader_env.phase_config import load_phase_config
 
 
 def sticky_random(n: int, seed: int) -> np.ndarray:

@@ -22,7 +22,7 @@ import dagster as dg
 if TYPE_CHECKING:
     from pipelines.settings import PipelineSettings
     from trader_env.production.loop import LedgerOutcome
-    from trader_env.workflow import ChampionOutcome
+    from trader_env.workflow import ChampionDecision
 
 #: Run config selecting the progress logger (Dagster uses a logger only when run config names it).
 LOGGING: dict[str, Any] = {"loggers": {"progress": {}}}
@@ -168,7 +168,7 @@ class Outcome:
     result: dg.ExecuteInProcessResult
     failures: dict[str, str]
     blocked: dict[str, str]
-    champion: ChampionOutcome | None = None
+    champion: ChampionDecision | None = None
     ledger: LedgerOutcome | None = None
     signals: list[dict] | None = None
 
@@ -208,7 +208,7 @@ def run_jobs(
     outcome.blocked.update(missing_input)
     failures.update({k: v for k, v in step_failures(promoted).items() if k not in missing_input})
     output = _outputs(promoted)
-    outcome.champion = output("champion_model")
+    outcome.champion = output("champion_decision")
     outcome.ledger = output("forward_ledger")
     outcome.signals = output("champion_signal")
     return outcome
@@ -226,7 +226,7 @@ def _outputs(result: dg.ExecuteInProcessResult) -> Callable[[str], Any]:
 def report(outcome: Outcome, settings: PipelineSettings, seconds: float) -> int:
     """Print the summary (phases, champion, production loop) and the errors; the exit code."""
     from pipelines.summary import PhaseStatus, render_summary
-    from trader_env.config import PHASES
+    from trader_env.phase_config import PHASES
 
     output = _outputs(outcome.result)
     failures, blocked = outcome.failures, outcome.blocked

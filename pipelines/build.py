@@ -43,7 +43,7 @@ def build_definitions(settings: PipelineSettings) -> dg.Definitions:
             *feature_assets,
             features.splits,
             *phase_assets,
-            champion.champion_model,
+            champion.champion_decision,
             production.forward_ledger,
             production.champion_signal,
             tuning.tuning_proposal,

@@ -1,4 +1,4 @@
-"""The ``serving`` group: ``champion_model``, promoted from the phases that earned it.
+"""The ``serving`` group: ``champion_decision``, promoted from the phases that earned it.
 
 It runs as its own job after the phase runs (the ``promote_champion`` job, launched by the main
 command and by a run-status sensor) because a failing gate skips everything downstream of it in
@@ -13,12 +13,12 @@ from pipelines.io_manager import ParquetIOManager
 from pipelines.metadata import json_safe
 from pipelines.phases import phase_config, symbol_costs
 from pipelines.settings import PipelineSettings
-from trader_env.config import PHASES, config_hash
-from trader_env.dataset import MarketData
+from trader_env.dataset import Dataset
 from trader_env.evaluation.champion import ChampionRegistry, ChampionRegistryError
 from trader_env.features import Splits
 from trader_env.lineage import frame_fingerprint
-from trader_env.workflow import ChampionOutcome, promote_champion
+from trader_env.phase_config import PHASES, config_hash
+from trader_env.workflow import ChampionDecision, decide_champion
 
 
 class OptionalInputManager(dg.ConfigurableIOManager):
@@ -65,16 +65,16 @@ EVALUATION_INS = {
     "production costs. Test results are recorded, never compared. Keeps the history and "
     "previous champions for rollback (data/champion/registry.json).",
 )
-def champion_model(
+def champion_decision(
     context: dg.AssetExecutionContext, settings: PipelineSettings, **inputs
-) -> dg.Output[ChampionOutcome]:
+) -> dg.Output[ChampionDecision]:
     bars: pl.DataFrame = inputs["bars"]
     splits: Splits = inputs["splits"]
-    market = MarketData(bars, inputs["features"], inputs["regimes"], splits)
+    market = Dataset(bars, inputs["features"], inputs["regimes"], splits)
     costs = symbol_costs(bars, splits, settings)
     hashes = {phase: config_hash(phase_config(phase, costs, settings)) for phase in PHASES}
     try:
-        outcome = promote_champion(
+        outcome = decide_champion(
             {phase: inputs[f"phase{phase}"] for phase in PHASES},
             market,
             settings.storage,

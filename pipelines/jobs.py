@@ -10,7 +10,7 @@ from pipelines.settings import SETTINGS_KEY
 
 #: Assets of the promote_champion job: promotion, then the forward ledger (which may demote),
 #: then the signal of whoever serves afterwards.
-SERVING_ASSETS = ("champion_model", "forward_ledger", "champion_signal")
+SERVING_ASSETS = ("champion_decision", "forward_ledger", "champion_signal")
 # Tuning runs as its own job (tune_phase: pipelines/tuning.py).
 TRAINING_SELECTION = dg.AssetSelection.all() - dg.AssetSelection.assets(
     *SERVING_ASSETS, "tuning_proposal"

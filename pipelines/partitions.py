@@ -3,7 +3,7 @@
 The keys are ``data.yaml``'s ``symbols`` (or the source's own symbols when that list is empty),
 read when the definitions are built, from the settings they are built with (profile and config
 folder). Dagster needs partitions before any run exists, so they are a load-time setting, not a
-per-run one. :func:`environment_symbols` (also ``SYMBOLS``) are those of the ``TRADER_*``
+per-run one. :func:`environment_symbols` (also ``SYMBOL_PARTITIONS``) are those of the ``TRADER_*``
 environment, built on first use, so that importing this module reads no config: the main
 command builds definitions from its flags, whatever the environment's configs say.
 Everything downstream of ``regimes`` is unpartitioned and reads every symbol.
@@ -67,8 +67,8 @@ def environment_symbols() -> dg.StaticPartitionsDefinition:
 
 
 def __getattr__(name: str) -> Any:
-    # ``SYMBOLS``: the environment's partitions, built when first asked for (PEP 562).
-    if name == "SYMBOLS":
+    # ``SYMBOL_PARTITIONS``: the environment's partitions, built when first asked for (PEP 562).
+    if name == "SYMBOL_PARTITIONS":
         return environment_symbols()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

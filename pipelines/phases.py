@@ -20,9 +20,8 @@ import polars as pl
 from pipelines.metadata import json_safe, plain_metadata
 from pipelines.settings import PipelineSettings
 from pipelines.summary import display_sharpe
-from trader_env.config import PHASES, PhaseConfig
 from trader_env.costs import with_production_costs
-from trader_env.dataset import MarketData
+from trader_env.dataset import Dataset
 from trader_env.env.config import CostConfig
 from trader_env.evaluation.baselines import BASELINES
 from trader_env.evaluation.champion import ChampionRegistry
@@ -30,6 +29,7 @@ from trader_env.evaluation.cost_sensitivity import COST_FACTORS, factor_label
 from trader_env.evaluation.gates import GateResult
 from trader_env.features import Splits
 from trader_env.lineage import frame_fingerprint, versions_by_symbol
+from trader_env.phase_config import PHASES, PhaseConfig
 from trader_env.workflow import (
     EVALUATION_PARTS,
     GATE_PART,
@@ -158,7 +158,7 @@ def _build_model_asset(phase: int) -> dg.AssetsDefinition:
     ) -> dg.Output[PhaseModel]:
         costs = symbol_costs(inputs["bars"], inputs["splits"], settings)
         config = phase_config(phase, costs, settings)
-        market = MarketData(inputs["bars"], inputs["features"], inputs["regimes"], inputs["splits"])
+        market = Dataset(inputs["bars"], inputs["features"], inputs["regimes"], inputs["splits"])
         model = train_phase_model(
             config,
             market,
@@ -203,7 +203,7 @@ def _build_evaluation_asset(phase: int) -> dg.AssetsDefinition:
         splits: Splits,
         settings: PipelineSettings,
     ) -> dg.Output[PhaseEvaluation]:
-        market = MarketData(bars, features, regimes, splits)
+        market = Dataset(bars, features, regimes, splits)
         production_env = model.config.env.with_costs(symbol_costs(bars, splits, settings))
         oracles = _synthetic_oracles(market, model.config, bars, settings)
         evaluation = evaluate_phase_model(model, market, settings.storage, production_env, *oracles)
@@ -213,7 +213,7 @@ def _build_evaluation_asset(phase: int) -> dg.AssetsDefinition:
 
 
 def _synthetic_oracles(
-    market: MarketData, config: PhaseConfig, bars: pl.DataFrame, settings: PipelineSettings
+    market: Dataset, config: PhaseConfig, bars: pl.DataFrame, settings: PipelineSettings
 ) -> tuple[pd.Series | None, pd.Series | None]:
     """When the data is the synthetic market: the daily test returns of its oracle and of the
     budget-held oracle (the phase's gate turnover bound and fixed sizing), both after the

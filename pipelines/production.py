@@ -1,6 +1,6 @@
 """The production loop's assets: ``forward_ledger`` and ``champion_signal`` (group ``serving``).
 
-Both run in the ``promote_champion`` job, after ``champion_model``, so after every training
+Both run in the ``promote_champion`` job, after ``champion_decision``, so after every training
 run: the ledger first (it may demote the champion), then the signal of whichever champion
 serves afterwards. No ``from __future__ import annotations``: Dagster reads annotations.
 """
@@ -15,7 +15,7 @@ import torch
 
 from pipelines.metadata import json_safe, table
 from pipelines.settings import PipelineSettings
-from trader_env.dataset import MarketData
+from trader_env.dataset import Dataset
 from trader_env.evaluation.champion import ChampionRecord, ChampionRegistry
 from trader_env.features import Splits
 from trader_env.paths import storage_root
@@ -58,7 +58,7 @@ def lineage_line(record: ChampionRecord) -> dict:
 
 
 def signals_for(
-    market: MarketData, symbols: list[str] | None = None, storage: Path | None = None
+    market: Dataset, symbols: list[str] | None = None, storage: Path | None = None
 ) -> tuple[ChampionRecord | None, list[Signal]]:
     """The serving champion and its next-bar signals (empty without a champion)."""
     champion = ChampionRegistry(storage).current()
@@ -100,7 +100,7 @@ def signal_rows(champion: ChampionRecord, signals: list[Signal]) -> list[dict]:
 @dg.asset(
     group_name="serving",
     ins=MARKET_INS,
-    deps=["champion_model"],
+    deps=["champion_decision"],
     code_version="1",
     description="Append-only forward ledger (data/champion/ledger/forward.jsonl): the serving "
     "champion played under its own env config (production costs) over the sessions after its "
@@ -116,7 +116,7 @@ def forward_ledger(
 ) -> dg.Output[LedgerOutcome]:
     _one_thread()
     outcome = run_ledger_turn(
-        MarketData(bars, features, regimes, splits),
+        Dataset(bars, features, regimes, splits),
         settings.storage,
         forward_limits(settings),
         load_policy,
@@ -177,7 +177,7 @@ def champion_signal(
     splits: Splits,
     settings: PipelineSettings,
 ) -> dg.Output[list[dict]]:
-    market = MarketData(bars, features, regimes, splits)
+    market = Dataset(bars, features, regimes, splits)
     champion, signals = signals_for(market, storage=settings.storage)
     if champion is None:
         message = no_champion_message(settings.storage)
@@ -199,7 +199,7 @@ def champion_signal(
     )
 
 
-def load_stored_market(assets_dir: Path) -> MarketData:
+def load_stored_market(assets_dir: Path) -> Dataset:
     """bars, features, regimes and splits as the last runs stored them under ``assets_dir``.
 
     Raises ``FileNotFoundError`` naming the missing asset when one was never materialized.
@@ -217,7 +217,7 @@ def load_stored_market(assets_dir: Path) -> MarketData:
     if not splits_path.exists():
         raise FileNotFoundError(f"asset splits is not stored at {splits_path}: run the pipeline")
     splits = pickle.loads(splits_path.read_bytes())
-    return MarketData(frames["bars"], frames["features"], frames["regimes"], splits)
+    return Dataset(frames["bars"], frames["features"], frames["regimes"], splits)
 
 
 def signal_command(argv: list[str]) -> int:

@@ -24,12 +24,12 @@ from typing import Any
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from trader_env.config import PhaseConfig, load_phase_config
 from trader_env.costs import production_costs
 from trader_env.data import DataConfig, load_data_config
 from trader_env.env.config import CostConfig
 from trader_env.features import FeaturesConfig, load_features_config
 from trader_env.paths import PROJECT_ROOT
+from trader_env.phase_config import PhaseConfig, load_phase_config
 
 #: Resource key of the settings in every job.
 SETTINGS_KEY = "settings"

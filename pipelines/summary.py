@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from trader_env.config import PHASES
 from trader_env.evaluation.gates import GateResult
-from trader_env.workflow import ChampionOutcome, PhaseEvaluation, PhaseModel
+from trader_env.phase_config import PHASES
+from trader_env.workflow import ChampionDecision, PhaseEvaluation, PhaseModel
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def phase_verdict(status: PhaseStatus, blocked_by: int | None) -> str:
 
 
 def render_summary(
-    statuses: list[PhaseStatus], champion: ChampionOutcome | None, enforced: bool = True
+    statuses: list[PhaseStatus], champion: ChampionDecision | None, enforced: bool = True
 ) -> str:
     """Plain-text summary: verdict, criteria vs thresholds and report path for every phase."""
     lines = [
@@ -137,7 +137,7 @@ def _evaluation_lines(evaluation: PhaseEvaluation) -> list[str]:
     return lines
 
 
-def _champion_lines(champion: ChampionOutcome) -> list[str]:
+def _champion_lines(champion: ChampionDecision) -> list[str]:
     lines = [f"\nChampion: {'PROMOTED' if champion.promoted else 'unchanged'}: {champion.reason}"]
     for reason in champion.demoted:
         lines.append(f"    demoted: {reason}")

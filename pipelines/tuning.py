@@ -11,10 +11,10 @@ import dagster as dg
 from pipelines.metadata import plain_metadata
 from pipelines.phases import MARKET_INS, phase_config, symbol_costs
 from pipelines.settings import PipelineSettings
-from trader_env.config import PHASES
-from trader_env.dataset import MarketData
+from trader_env.dataset import Dataset
 from trader_env.evaluation.champion import ChampionRegistry
 from trader_env.lineage import frame_fingerprint
+from trader_env.phase_config import PHASES
 from trader_env.tuning import tune_phase, write_proposal
 
 
@@ -55,7 +55,7 @@ def tuning_proposal(
         context.log.warning(
             f"phase{config.phase - 1}_model was never materialized: every trial starts fresh"
         )
-    market = MarketData(bars, inputs["features"], inputs["regimes"], inputs["splits"])
+    market = Dataset(bars, inputs["features"], inputs["regimes"], inputs["splits"])
     root = settings.storage
     result = tune_phase(
         phase,

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from trader_env.config import load_phase_config
 from trader_env.costs import cost_per_side_bps, production_costs, with_production_costs
 from trader_env.paths import PROJECT_ROOT
+from trader_env.phase_config import load_phase_config
 from trader_env.yaml_config import ConfigError
 
 COSTS = PROJECT_ROOT / "assets_config" / "costs.yaml"

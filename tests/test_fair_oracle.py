@@ -9,10 +9,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from trader_env.config import load_phase_config
 from trader_env.data import generate_synthetic_market
 from trader_env.data.config import SyntheticSourceConfig
 from trader_env.evaluation.gates import GateCriterion
+from trader_env.phase_config import load_phase_config
 from trader_env.workflow.fair_oracle import (
     budget_held_oracle,
     budget_units,

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trader_env.config import load_phase_config
 from trader_env.costs import production_costs
 from trader_env.dataset import default_market_data
 from trader_env.evaluation.baselines import BASELINES
 from trader_env.evaluation.gates import evaluate_gate
 from trader_env.lineage import frame_fingerprint
+from trader_env.phase_config import load_phase_config
 from trader_env.workflow import evaluate_phase_model, pick_candidate, train_phase_model
 
 
@@ -80,7 +80,7 @@ def test_every_metric_an_evaluation_produces_can_be_named_in_a_gate(evaluated) -
 
 
 def evaluated_config(gate: list[dict]):
-    from trader_env.config import PhaseConfig
+    from trader_env.phase_config import PhaseConfig
 
     base = load_phase_config(0, profile="test")
     return PhaseConfig.model_validate({**base.model_dump(), "gate": gate})
@@ -171,7 +171,7 @@ def _as_candidate(evaluated, model_path: Path, validation: float, test: float):
 def test_promotion_reads_validation_never_test(trained, evaluated, tmp_path: Path) -> None:
     import shutil
 
-    from trader_env.workflow import promote_champion, remeasure_champion
+    from trader_env.workflow import decide_champion, remeasure_champion
 
     storage, market, model = trained
     symbols = market.bars["symbol"].unique().sort().to_list()
@@ -184,7 +184,7 @@ def test_promotion_reads_validation_never_test(trained, evaluated, tmp_path: Pat
         shutil.copyfile(model.model_path, copies[-1])
     registry_root = tmp_path / "registry"
 
-    first = promote_champion(
+    first = decide_champion(
         {2: _as_candidate(evaluated, copies[0], 0.0, 0.0)},
         market,
         registry_root,
@@ -196,7 +196,7 @@ def test_promotion_reads_validation_never_test(trained, evaluated, tmp_path: Pat
     remeasured = remeasure_champion(first.champion, market, costs)
     assert remeasured is not None and np.isfinite(remeasured)
     # Better on validation than the champion re-measured on the same days, worse on test.
-    better = promote_champion(
+    better = decide_champion(
         {2: _as_candidate(evaluated, copies[1], remeasured + 1.0, -9.0)},
         market,
         registry_root,
@@ -207,7 +207,7 @@ def test_promotion_reads_validation_never_test(trained, evaluated, tmp_path: Pat
     assert better.promoted, better.reason
     assert better.champion_remeasured_sharpe == pytest.approx(remeasured)
     # Worse on validation, far better on test: refused.
-    worse = promote_champion(
+    worse = decide_champion(
         {2: _as_candidate(evaluated, copies[2], remeasured - 1.0, 9.0)},
         market,
         registry_root,

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from trader_env.config import PhaseConfig
 from trader_env.env.cost_config import CostConfig
 from trader_env.env.costs import Commission, half_spread_bps
 from trader_env.paths import config_dir
+from trader_env.phase_config import PhaseConfig
 from trader_env.yaml_config import (
     ConfigError,
     active_profile,

@@ -27,7 +27,7 @@ from trader_env.features.splits import PartName
 
 
 @dataclass(frozen=True)
-class MarketData:
+class Dataset:
     """Validated bars with their features, regimes and splits."""
 
     bars: pl.DataFrame
@@ -42,7 +42,7 @@ class MarketData:
 
 def build_market_data(
     bars: pl.DataFrame, profile: str | None = None, overrides: dict[str, Any] | None = None
-) -> MarketData:
+) -> Dataset:
     """Features, regimes and splits of ``bars`` with ``assets_config/features.yaml`` (its
     ``profile`` section and ``overrides`` applied)."""
     data = load_data_config(profile=profile)
@@ -51,10 +51,10 @@ def build_market_data(
     )
     features = compute_features(bars, config)
     regimes = compute_regimes(bars, config)
-    return MarketData(bars, features, regimes, make_splits(features, config, regimes=regimes))
+    return Dataset(bars, features, regimes, make_splits(features, config, regimes=regimes))
 
 
-def default_market_data(profile: str | None = None) -> MarketData:
+def default_market_data(profile: str | None = None) -> Dataset:
     """The default data source of ``assets_config/data.yaml``, ready for the environment."""
     return build_market_data(load_bars(load_data_config(profile=profile)), profile)
 

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from trader_env.atomic import atomic_write_text
-from trader_env.config import PhaseConfig
-from trader_env.dataset import MarketData
+from trader_env.dataset import Dataset
+from trader_env.phase_config import PhaseConfig
 from trader_env.workflow.records import PhaseModel
 from trader_env.workflow.training import stamp, train_phase_model
 from trader_env.yaml_config import deep_merge
@@ -109,7 +109,7 @@ def _with(config: PhaseConfig, overrides: dict[str, Any]) -> PhaseConfig:
 
 def tune_phase(
     config: PhaseConfig,
-    market: MarketData,
+    market: Dataset,
     storage: Path,
     data_version: str,
     n_trials: int,

@@ -22,8 +22,8 @@ import psutil
 import pytest
 import yaml
 
-from trader_env.config import PHASES
 from trader_env.paths import PROJECT_ROOT
+from trader_env.phase_config import PHASES
 
 from .run_resources import run_resources
 
@@ -41,7 +41,7 @@ def _load_definitions_with_test_profile() -> None:
     try:
         importlib.import_module("pipelines.definitions")
         for module, name in (
-            ("pipelines.partitions", "SYMBOLS"),
+            ("pipelines.partitions", "SYMBOL_PARTITIONS"),
             ("pipelines.market_data", "raw_bars"),
             ("pipelines.features", "features"),
         ):

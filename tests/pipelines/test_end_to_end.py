@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.definitions import defs
 from pipelines.partitions import all_symbols_tags
-from trader_env.config import PHASES
+from trader_env.phase_config import PHASES
 
 from .run_resources import run_resources
 
@@ -46,7 +46,7 @@ def test_failing_gate_blocks_downstream_and_champion_promotes_last_pass(
     promoted = defs.resolve_job_def("promote_champion").execute_in_process(
         instance=instance, resources=resources
     )
-    outcome = promoted.output_for_node("champion_model")
+    outcome = promoted.output_for_node("champion_decision")
     # Phase 2 is the latest gate passed under production costs; phases 0-1 trained for free.
     assert outcome.candidate_phase == 2
     assert "gate failed" in outcome.skipped[3] and outcome.skipped[PHASES[-1]] == "never evaluated"
@@ -61,7 +61,7 @@ def test_failing_gate_blocks_downstream_and_champion_promotes_last_pass(
     else:
         assert outcome.champion is None and outcome.reason.startswith("no champion")
         assert "DSR" in outcome.reason
-    metadata = promoted.asset_materializations_for_node("champion_model")[0].metadata
+    metadata = promoted.asset_materializations_for_node("champion_decision")[0].metadata
     assert metadata["trials_counted"].value == 1
     model = result.output_for_node("phase1_model")
     assert model.lineage["data_version"] and model.lineage["config_hash"]

@@ -108,7 +108,7 @@ def test_main_command_shows_the_config_error_once_and_what_it_kept_from_running(
     cause = f"splits: {features_yaml}: splits.embargo_sessions: 0 is shorter than the 1 session"
     assert result.stderr.count(cause) == 1, result.stderr
     assert "set splits.embargo_sessions >= 1" in result.stderr
-    assert "champion_model: not run: splits failed" in result.stderr
+    assert "champion_decision: not run: splits failed" in result.stderr
     for wrapper in ("DagsterExecutionStepExecutionError", "Error occurred", "Traceback"):
         assert wrapper not in result.stderr, result.stderr
     assert "phase 0: NOT RUN: splits failed" in result.stdout

@@ -10,7 +10,7 @@ import polars as pl
 
 from pipelines.definitions import defs
 from pipelines.market_data import bars, bars_ordering, bars_price_sanity, bars_schema, raw_bars
-from pipelines.partitions import SYMBOLS, all_symbols_tags
+from pipelines.partitions import SYMBOL_PARTITIONS, all_symbols_tags
 from trader_env.lineage import frame_fingerprint, versions_by_symbol
 
 DATA_ASSETS = [raw_bars, bars, bars_schema, bars_ordering, bars_price_sanity]
@@ -40,7 +40,7 @@ def _data_versions(result: dg.ExecuteInProcessResult, node: str) -> dict[str, st
 
 
 def test_partitions_are_the_profiles_symbols() -> None:
-    assert SYMBOLS.get_partition_keys() == ["SYNA", "SYNB"]
+    assert SYMBOL_PARTITIONS.get_partition_keys() == ["SYNA", "SYNB"]
     assert all_symbols_tags() == {
         "dagster/asset_partition_range_start": "SYNA",
         "dagster/asset_partition_range_end": "SYNB",

@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from pipelines.definitions import defs
-from trader_env.config import PHASES
 from trader_env.paths import PROJECT_ROOT
+from trader_env.phase_config import PHASES
 
 DEPLOY = PROJECT_ROOT / "deploy"
 HEADER = re.compile(r"^# executor: (\S+)$", re.MULTILINE)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipelines.phases import champion_warm_start
-from trader_env.config import load_phase_config
 from trader_env.evaluation.champion import ChampionRecord, ChampionRegistry, SharpeEvidence
+from trader_env.phase_config import load_phase_config
 
 STRONG = SharpeEvidence(sharpe_per_period=0.3, n_days=252, skew=0.0, kurtosis=3.0)
 

@@ -7,8 +7,8 @@ import dagster as dg
 
 from pipelines.phases import _check_result, build_phase_definitions
 from pipelines.settings import PipelineSettings
-from trader_env.config import PHASES
 from trader_env.evaluation.gates import GateCriterion, GateResult, evaluate_gate
+from trader_env.phase_config import PHASES
 
 
 def test_every_phase_check_is_blocking() -> None:

@@ -152,7 +152,7 @@ def test_replay_promotes_records_forward_days_and_rolls_back(
     assert request.tags["market_files/changed"] == "history.parquet"
     replay.run(request, train=True)
     promoted = replay.promote()
-    if promoted.output_for_node("champion_model").champion is None:
+    if promoted.output_for_node("champion_decision").champion is None:
         # A test budget rarely earns a deflated Sharpe >= 0.95; this test is about the loop
         # after a promotion, so phase 2 (gated under production costs) is promoted on made-up
         # strong evidence, and promote_champion runs again with that champion serving.
@@ -160,7 +160,7 @@ def test_replay_promotes_records_forward_days_and_rolls_back(
         strong = SharpeEvidence(sharpe_per_period=1.0, n_days=1000, skew=0.0, kurtosis=3.0)
         assert registry.consider(candidate_record(evaluation), strong).promoted
         promoted = replay.promote()
-    champion = promoted.output_for_node("champion_model").champion
+    champion = promoted.output_for_node("champion_decision").champion
     assert champion is not None and champion.phase == "phase2" and champion.version == 1
     # Validation's last session (the embargo took 2024-02-29): forward days start after it.
     assert champion.lineage["selection_end"] == "2024-02-28"

@@ -38,8 +38,8 @@ import yaml
 
 from pipelines.instance import ensure_dagster_home
 from pipelines.partitions import all_symbols_tags
-from trader_env.config import PHASES
 from trader_env.paths import PROJECT_ROOT
+from trader_env.phase_config import PHASES
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 IN_CI = os.environ.get("CI") == "true"

@@ -15,8 +15,8 @@ import polars as pl
 import pytest
 import yaml
 
-import trader_env.config.loader
 import trader_env.costs
+import trader_env.phase_config.loader
 import trader_env.yaml_config
 from pipelines.__main__ import build_parser, main, settings_from_args
 from pipelines.build import build_definitions
@@ -121,7 +121,7 @@ def yaml_reads(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
         reads[Path(path).name] += 1
         return read(path)
 
-    for module in (trader_env.yaml_config, trader_env.config.loader, trader_env.costs):
+    for module in (trader_env.yaml_config, trader_env.phase_config.loader, trader_env.costs):
         monkeypatch.setattr(module, "read_yaml", counting)
     return reads
 

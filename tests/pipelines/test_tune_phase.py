@@ -11,8 +11,8 @@ import yaml
 from pipelines import features, market_data
 from pipelines.definitions import defs
 from pipelines.partitions import all_symbols_tags
-from trader_env.config import load_phase_config
 from trader_env.evaluation.champion import ChampionRegistry
+from trader_env.phase_config import load_phase_config
 
 
 def test_tune_phase_writes_a_proposal_and_counts_its_trials(storage, resources, instance) -> None:

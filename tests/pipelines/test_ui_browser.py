@@ -25,8 +25,8 @@ import pytest
 import yaml
 
 from pipelines.partitions import all_symbols_tags
-from trader_env.config import PHASES
 from trader_env.paths import PROJECT_ROOT, config_dir
+from trader_env.phase_config import PHASES
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

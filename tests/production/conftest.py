@@ -10,11 +10,11 @@ import pytest
 import torch
 from stable_baselines3 import PPO
 
-from trader_env.config import load_phase_config
 from trader_env.costs import production_costs, with_production_costs
 from trader_env.data import load_bars, load_data_config
-from trader_env.dataset import MarketData, build_market_data
+from trader_env.dataset import Dataset, build_market_data
 from trader_env.env import EnvConfig, make_env
+from trader_env.phase_config import load_phase_config
 from trader_env.sessions import DEFAULT_SESSION_TIMEZONE, session_date_expr
 
 
@@ -25,7 +25,7 @@ def test_bars() -> pl.DataFrame:
 
 
 @pytest.fixture(scope="session")
-def market(test_bars: pl.DataFrame) -> MarketData:
+def market(test_bars: pl.DataFrame) -> Dataset:
     return build_market_data(test_bars, profile="test")
 
 
@@ -38,7 +38,7 @@ def env_config() -> EnvConfig:
 
 
 def save_leaning_model(
-    path: Path, market: MarketData, env_config: EnvConfig, lean: int | None, seed: int = 0
+    path: Path, market: Dataset, env_config: EnvConfig, lean: int | None, seed: int = 0
 ) -> Path:
     """A real (untrained) PPO model saved at ``path``; with ``lean`` (0 short, 1 flat, 2 long)
     its action logits get a bias of +20 on that action, so it always chooses it."""
@@ -61,9 +61,9 @@ def bars_through(bars: pl.DataFrame, last: date) -> pl.DataFrame:
     )
 
 
-def through(market: MarketData, day: date) -> MarketData:
+def through(market: Dataset, day: date) -> Dataset:
     """``market`` cut after session ``day`` (same splits)."""
-    return MarketData(
+    return Dataset(
         bars_through(market.bars, day),
         market.features.filter(pl.col("session") <= day),
         bars_through(market.regimes, day),
@@ -86,7 +86,7 @@ def crash_after(bars: pl.DataFrame, first: date, per_bar: float = 0.003) -> pl.D
 
 
 @pytest.fixture
-def leaning_model(tmp_path: Path, market: MarketData, env_config: EnvConfig):
+def leaning_model(tmp_path: Path, market: Dataset, env_config: EnvConfig):
     """``leaning_model(lean)``: path of a real PPO model that always takes action ``lean``
     (None: untrained, no lean)."""
     counter = iter(range(1_000))
@@ -100,14 +100,14 @@ def leaning_model(tmp_path: Path, market: MarketData, env_config: EnvConfig):
 
 
 @pytest.fixture(scope="session")
-def market_through(market: MarketData):
+def market_through(market: Dataset):
     """``market_through(day)``: the stored market as it stood at the close of session ``day``.
 
     Features and regimes are causal, so cutting them equals recomputing them on the shorter
     bars; the splits stay those of the whole market, as date-based splits (SPY's) would.
     """
 
-    def make(day: date) -> MarketData:
+    def make(day: date) -> Dataset:
         return through(market, day)
 
     return make
@@ -120,7 +120,7 @@ def _one_torch_thread() -> None:
 
 
 @pytest.fixture(scope="session")
-def crashed_market(test_bars: pl.DataFrame, market: MarketData) -> MarketData:
+def crashed_market(test_bars: pl.DataFrame, market: Dataset) -> Dataset:
     """The test market whose forward sessions (after validation) fall ~16 % each."""
     first = market.features.filter(
         pl.col("session") > market.splits.parts["validation"].last_session

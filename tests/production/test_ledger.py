@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from trader_env.dataset import MarketData
+from trader_env.dataset import Dataset
 from trader_env.env import EnvConfig
 from trader_env.production import (
     ForwardLedger,
@@ -29,9 +29,7 @@ from trader_env.workflow import load_policy
 WORKER = Path(__file__).with_name("worker.py")
 
 
-def _append(
-    ledger: ForwardLedger, policy, market: MarketData, env: EnvConfig, end, version: int = 1
-):
+def _append(ledger: ForwardLedger, policy, market: Dataset, env: EnvConfig, end, version: int = 1):
     """Append ``market``'s forward days after ``end`` (the champion's selection end)."""
     return ledger.append(
         lambda rows: play_forward_days(policy, market, env, rows, end, version, "phase2")
@@ -39,7 +37,7 @@ def _append(
 
 
 def test_ledger_grows_by_exactly_the_new_days_and_keeps_its_bytes(
-    tmp_path: Path, leaning_model, market: MarketData, env_config: EnvConfig, market_through
+    tmp_path: Path, leaning_model, market: Dataset, env_config: EnvConfig, market_through
 ) -> None:
     policy = load_policy("PPO", leaning_model(2))
     end = market.splits.parts["validation"].last_session
@@ -73,7 +71,7 @@ def test_ledger_grows_by_exactly_the_new_days_and_keeps_its_bytes(
 
 
 def test_a_day_is_independent_of_how_many_days_one_run_appends(
-    tmp_path: Path, leaning_model, market: MarketData, env_config: EnvConfig, market_through
+    tmp_path: Path, leaning_model, market: Dataset, env_config: EnvConfig, market_through
 ) -> None:
     policy = load_policy("PPO", leaning_model(None))
     end = market.splits.parts["validation"].last_session
@@ -146,7 +144,7 @@ def _lock_held(folder: Path) -> bool:
 
 
 def test_ledger_survives_kill_9_during_an_append(
-    tmp_path: Path, leaning_model, market: MarketData, env_config: EnvConfig, market_through
+    tmp_path: Path, leaning_model, market: Dataset, env_config: EnvConfig, market_through
 ) -> None:
     model = leaning_model(2)
     policy = load_policy("PPO", model)
@@ -180,7 +178,7 @@ def test_ledger_survives_kill_9_during_an_append(
 
 
 def test_two_processes_appending_at_the_same_moment_lose_nothing(
-    tmp_path: Path, leaning_model, market: MarketData
+    tmp_path: Path, leaning_model, market: Dataset
 ) -> None:
     model = leaning_model(2)
     end = market.splits.parts["validation"].last_session

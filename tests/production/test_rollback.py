@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trader_env.dataset import MarketData
+from trader_env.dataset import Dataset
 from trader_env.env import EnvConfig
 from trader_env.evaluation.champion import ChampionRecord, ChampionRegistry, SharpeEvidence
 from trader_env.production import ForwardLedger, ForwardLimits, LedgerRow, judge_forward
@@ -40,7 +40,7 @@ def _promote(
 
 
 def test_a_crash_against_the_long_champion_demotes_it(
-    tmp_path: Path, leaning_model, crashed_market: MarketData, env_config: EnvConfig
+    tmp_path: Path, leaning_model, crashed_market: Dataset, env_config: EnvConfig
 ) -> None:
     registry = ChampionRegistry(tmp_path)
     end = crashed_market.splits.parts["validation"].last_session.isoformat()

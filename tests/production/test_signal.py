@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trader_env.dataset import MarketData
+from trader_env.dataset import Dataset
 from trader_env.env import EnvConfig
 from trader_env.production import compute_signals, stored_sessions
 from trader_env.workflow import load_policy
 
 
 def test_signal_is_the_champions_action_on_the_latest_observation(
-    leaning_model, market: MarketData, env_config: EnvConfig
+    leaning_model, market: Dataset, env_config: EnvConfig
 ) -> None:
     policy = load_policy("PPO", leaning_model(None))
     signals = compute_signals(policy, market, env_config)
@@ -30,7 +30,7 @@ def test_signal_is_the_champions_action_on_the_latest_observation(
 
 @pytest.mark.parametrize(("lean", "position"), [(2, "long"), (1, "flat"), (0, "short")])
 def test_signal_follows_a_leaning_champion(
-    leaning_model, market: MarketData, env_config: EnvConfig, lean: int, position: str
+    leaning_model, market: Dataset, env_config: EnvConfig, lean: int, position: str
 ) -> None:
     policy = load_policy("PPO", leaning_model(lean))
     (signal,) = compute_signals(policy, market, env_config, ["SYNB"])
@@ -40,9 +40,7 @@ def test_signal_follows_a_leaning_champion(
     assert np.isfinite(signal.observation).all()
 
 
-def test_unknown_symbol_is_refused(
-    leaning_model, market: MarketData, env_config: EnvConfig
-) -> None:
+def test_unknown_symbol_is_refused(leaning_model, market: Dataset, env_config: EnvConfig) -> None:
     policy = load_policy("PPO", leaning_model(2))
     with pytest.raises(ValueError, match=r"no stored features for symbol\(s\) \['XYZ'\]"):
         compute_signals(policy, market, env_config, ["XYZ"])

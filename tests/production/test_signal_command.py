@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from trader_env.dataset import MarketData
+from trader_env.dataset import Dataset
 from trader_env.env import EnvConfig
 from trader_env.evaluation.champion import ChampionRecord, ChampionRegistry, SharpeEvidence
 from trader_env.paths import PROJECT_ROOT
@@ -31,7 +31,7 @@ def _signal(storage: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def _store(market: MarketData, assets: Path) -> None:
+def _store(market: Dataset, assets: Path) -> None:
     """The stored assets as the pipeline's IO manager leaves them (one file per symbol)."""
     for name in ("bars", "features", "regimes"):
         frame: pl.DataFrame = getattr(market, name)
@@ -42,7 +42,7 @@ def _store(market: MarketData, assets: Path) -> None:
 
 
 def test_signal_command_names_the_position_and_the_model(
-    tmp_path: Path, leaning_model, market: MarketData, env_config: EnvConfig
+    tmp_path: Path, leaning_model, market: Dataset, env_config: EnvConfig
 ) -> None:
     storage = tmp_path / "storage"
     empty = _signal(storage)

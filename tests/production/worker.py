@@ -40,10 +40,10 @@ class SlowPolicy:
 
 
 def ledger(storage: str, model: str, n_sessions: str, delay: str, go: str) -> None:
-    from trader_env.config import load_phase_config
     from trader_env.costs import production_costs, with_production_costs
     from trader_env.data import load_bars, load_data_config
     from trader_env.dataset import build_market_data
+    from trader_env.phase_config import load_phase_config
     from trader_env.production import ForwardLedger, play_forward_days
     from trader_env.workflow import load_policy
 

@@ -17,9 +17,9 @@ import pytest
 import torch
 from stable_baselines3.common.save_util import load_from_zip_file
 
-from trader_env.config import PhaseConfig, load_phase_config
 from trader_env.contracts import REGIMES, MarketArrays
 from trader_env.paths import PROJECT_ROOT
+from trader_env.phase_config import PhaseConfig, load_phase_config
 
 CONFIG_DIR = PROJECT_ROOT / "assets_config"
 

@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 import yaml
 
-from trader_env.config import (
+from trader_env.env import PRESETS
+from trader_env.evaluation.gates import GateCriterion
+from trader_env.paths import PROJECT_ROOT
+from trader_env.phase_config import (
     PHASES,
     PhaseConfig,
     config_hash,
     load_phase_config,
 )
-from trader_env.env import PRESETS
-from trader_env.evaluation.gates import GateCriterion
-from trader_env.paths import PROJECT_ROOT
 from trader_env.yaml_config import ConfigError
 
 CONFIG_DIR = PROJECT_ROOT / "assets_config"

@@ -8,7 +8,7 @@ import pytest
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 
-from trader_env.config import TRAINING_CHECK_METRICS
+from trader_env.phase_config import TRAINING_CHECK_METRICS
 from trader_env.training import TrainingResult, train_phase
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from trader_env.config import TRAINING_CHECK_METRICS
+from trader_env.phase_config import TRAINING_CHECK_METRICS
 from trader_env.training.callbacks import (
     CurriculumCallback,
     DiagnosticsCallback,

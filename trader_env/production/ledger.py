@@ -34,7 +34,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from trader_env.atomic import atomic_write_bytes, locked
-from trader_env.dataset import MarketData
+from trader_env.dataset import Dataset
 from trader_env.env import EnvConfig
 from trader_env.evaluation.backtest import Policy, run_backtest
 from trader_env.evaluation.metrics import intraday_max_drawdowns
@@ -129,7 +129,7 @@ class ForwardLedger:
 
 def play_forward_days(
     policy: Policy,
-    market: MarketData,
+    market: Dataset,
     env_config: EnvConfig,
     existing: list[LedgerRow],
     selection_end: date,

@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from trader_env.dataset import MarketData
+from trader_env.dataset import Dataset
 from trader_env.env import EnvConfig
 from trader_env.evaluation.backtest_result import Policy
 from trader_env.evaluation.champion import ChampionRegistry
@@ -49,7 +49,7 @@ class LedgerOutcome:
     rows_total: int = 0
 
 
-def selection_end(record: ChampionRecord, market: MarketData) -> date:
+def selection_end(record: ChampionRecord, market: Dataset) -> date:
     """The last session the champion's selection used: its lineage's ``selection_end``, or
     (registries written before it was recorded) the end of today's validation split."""
     recorded = record.lineage.get("selection_end")
@@ -73,7 +73,7 @@ def champion_env(record: ChampionRecord) -> EnvConfig:
 
 
 def run_ledger_turn(
-    market: MarketData,
+    market: Dataset,
     storage: Path,
     limits: ForwardLimits,
     policy_loader: Callable[[str, str], Policy],
@@ -143,7 +143,7 @@ def run_ledger_turn(
 def _append_forward_days(
     ledger: ForwardLedger,
     champion: ChampionRecord,
-    market: MarketData,
+    market: Dataset,
     end: date,
     policy_loader: Callable[[str, str], Policy],
 ) -> list[LedgerRow]:

@@ -13,22 +13,22 @@ from datetime import date
 import polars as pl
 
 from trader_env.contracts import MarketArrays
-from trader_env.dataset import MarketData
+from trader_env.dataset import Dataset
 from trader_env.features import to_market_arrays
 
 
-def stored_sessions(market: MarketData) -> list[date]:
+def stored_sessions(market: Dataset) -> list[date]:
     """Every session date with features, sorted (what the stored ``features`` cover)."""
     return market.features["session"].unique().sort().to_list()
 
 
-def forward_sessions(market: MarketData, after: date) -> list[date]:
+def forward_sessions(market: Dataset, after: date) -> list[date]:
     """Stored sessions strictly after ``after``, sorted."""
     return [session for session in stored_sessions(market) if session > after]
 
 
 def arrays_for_sessions(
-    market: MarketData,
+    market: Dataset,
     first: date,
     last: date,
     warmup_bars: int,

@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from trader_env.contracts import MarketArrays
-from trader_env.dataset import MarketData
+from trader_env.dataset import Dataset
 from trader_env.env import EnvConfig, make_env
 from trader_env.evaluation.backtest import Policy
 from trader_env.production.sessions import arrays_for_sessions, stored_sessions
@@ -78,7 +78,7 @@ def _play_session(
 
 def compute_signals(
     policy: Policy,
-    market: MarketData,
+    market: Dataset,
     env_config: EnvConfig,
     symbols: list[str] | None = None,
 ) -> list[Signal]:

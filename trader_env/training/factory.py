@@ -1,4 +1,4 @@
-"""Build Stable-Baselines3 models from a :class:`~trader_env.config.PhaseConfig`.
+"""Build Stable-Baselines3 models from a :class:`~trader_env.phase_config.PhaseConfig`.
 
 PPO comes from stable-baselines3, RecurrentPPO (LSTM policy) from sb3-contrib. Every model
 gets an explicit SB3 logger, so ``learn()`` never creates a ``/tmp/SB3-*`` folder (docs/architecture.md,
@@ -18,9 +18,9 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.vec_env import VecEnv
 
-from trader_env.config import PhaseConfig, TrainingConfig
 from trader_env.contracts import MarketArrays
 from trader_env.env import make_vec_env
+from trader_env.phase_config import PhaseConfig, TrainingConfig
 
 if TYPE_CHECKING:  # regime_policy imports this module
     from trader_env.training.regime_policy import RegimeRouterPolicy
@@ -42,7 +42,7 @@ _SB3_HYPERPARAMETERS = (
 
 def algorithm_class(name: str) -> type[OnPolicyAlgorithm] | type[RegimeRouterPolicy]:
     """The class that trains or loads models of an algorithm name: the SB3 class of an
-    :class:`~trader_env.config.AlgorithmConfig` name, or phase 6's
+    :class:`~trader_env.phase_config.AlgorithmConfig` name, or phase 6's
     :class:`~trader_env.training.regime_policy.RegimeRouterPolicy` (``"RegimeRouter"``, load
     only). Every one has ``load(path, device=...)`` returning an object with ``predict``."""
     if name == "PPO":

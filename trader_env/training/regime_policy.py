@@ -42,7 +42,7 @@ from trader_env.atomic import atomic_path
 from trader_env.contracts import REGIMES, MarketArrays
 
 if TYPE_CHECKING:
-    from trader_env.config import PhaseConfig
+    from trader_env.phase_config import PhaseConfig
     from trader_env.training.callbacks import SupportsInfo
     from trader_env.training.train import TrainingResult
 

@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from trader_env.config import SelectionConfig
 from trader_env.contracts import MarketArrays
 from trader_env.env.config import EnvConfig
 from trader_env.evaluation.backtest import BacktestResult, run_backtest
 from trader_env.evaluation.metrics import daily_turnover
+from trader_env.phase_config import SelectionConfig
 
 _EPOCH = dt.date(1970, 1, 1)
 

@@ -14,8 +14,8 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from trader_env.atomic import atomic_path
-from trader_env.config import PhaseConfig
 from trader_env.contracts import MarketArrays
+from trader_env.phase_config import PhaseConfig
 from trader_env.training.callbacks import (
     CurriculumCallback,
     DiagnosticsCallback,

@@ -10,8 +10,8 @@
 from trader_env.workflow.champion import (
     DSR_THRESHOLD,
     candidate_record,
+    decide_champion,
     pick_candidate,
-    promote_champion,
     remeasure_champion,
 )
 from trader_env.workflow.evaluation import evaluate_phase_model
@@ -24,7 +24,7 @@ from trader_env.workflow.records import (
     EVALUATION_PARTS,
     GATE_PART,
     REPORT_PART,
-    ChampionOutcome,
+    ChampionDecision,
     PhaseEvaluation,
     PhaseModel,
 )
@@ -35,7 +35,7 @@ __all__ = [
     "EVALUATION_PARTS",
     "GATE_PART",
     "REPORT_PART",
-    "ChampionOutcome",
+    "ChampionDecision",
     "PhaseEvaluation",
     "PhaseModel",
     "candidate_record",
@@ -45,7 +45,7 @@ __all__ = [
     "oracle_comparison",
     "oracle_daily_returns",
     "pick_candidate",
-    "promote_champion",
+    "decide_champion",
     "remeasure_champion",
     "seed_spread",
     "train_phase_model",

@@ -11,13 +11,13 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
-from trader_env.dataset import MarketData
+from trader_env.dataset import Dataset
 from trader_env.env.config import EnvConfig
 from trader_env.env.cost_config import CostConfig
 from trader_env.evaluation.backtest import run_backtest
 from trader_env.evaluation.champion import ChampionRecord, ChampionRegistry, SharpeEvidence
 from trader_env.workflow.evaluation import splits_version
-from trader_env.workflow.records import GATE_PART, REPORT_PART, ChampionOutcome, PhaseEvaluation
+from trader_env.workflow.records import GATE_PART, REPORT_PART, ChampionDecision, PhaseEvaluation
 from trader_env.workflow.training import load_policy
 
 #: A promotion needs a deflated Sharpe ratio of at least this (Bailey and Lopez de Prado).
@@ -62,7 +62,7 @@ def pick_candidate(
 
 
 def remeasure_champion(
-    record: ChampionRecord, market: MarketData, costs: Mapping[str, CostConfig]
+    record: ChampionRecord, market: Dataset, costs: Mapping[str, CostConfig]
 ) -> float | None:
     """The champion's validation Sharpe on ``market`` under today's production ``costs``.
 
@@ -102,15 +102,15 @@ def candidate_record(evaluation: PhaseEvaluation) -> ChampionRecord:
     )
 
 
-def promote_champion(
+def decide_champion(
     evaluations: Mapping[int, PhaseEvaluation | None],
-    market: MarketData,
+    market: Dataset,
     storage: Path,
     data_version: str,
     config_hashes: Mapping[int, str],
     costs: Mapping[str, CostConfig],
     dsr_threshold: float = DSR_THRESHOLD,
-) -> ChampionOutcome:
+) -> ChampionDecision:
     """Demote an ineligible champion, then promote the best current candidate if it earns it.
 
     ``costs``: today's production cost model per symbol (the champion is re-measured with it).
@@ -124,7 +124,7 @@ def promote_champion(
     if candidate is None:
         why = "no phase passed its gate under production costs on the current data and config"
         reason = f"no champion: {why}" if previous is None else f"champion unchanged: {why}"
-        return ChampionOutcome(False, reason, None, previous, previous, skipped, demoted)
+        return ChampionDecision(False, reason, None, previous, previous, skipped, demoted)
     champion_sharpe = None
     if previous is not None:
         champion_sharpe = remeasure_champion(previous, market, costs)
@@ -138,7 +138,7 @@ def promote_champion(
     reason = decision.reason
     if not decision.promoted and decision.current is None:
         reason = f"no champion: {reason}"
-    return ChampionOutcome(
+    return ChampionDecision(
         decision.promoted,
         reason,
         candidate.phase,

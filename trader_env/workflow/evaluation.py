@@ -14,9 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from trader_env.config import PhaseConfig
 from trader_env.contracts import MarketArrays
-from trader_env.dataset import MarketData
+from trader_env.dataset import Dataset
 from trader_env.env.config import EnvConfig
 from trader_env.evaluation.backtest import BACKTEST_METRIC_KEYS, BacktestResult, run_backtest
 from trader_env.evaluation.backtest_result import Policy
@@ -33,6 +32,7 @@ from trader_env.evaluation.reports import (
 from trader_env.features import Splits
 from trader_env.features.splits import PartName
 from trader_env.lineage import config_fingerprint
+from trader_env.phase_config import PhaseConfig
 from trader_env.workflow.oracle import ORACLE_KEYS, oracle_comparison
 from trader_env.workflow.records import (
     EVALUATION_PARTS,
@@ -107,7 +107,7 @@ def best_baseline_sharpe(baselines: dict[str, dict[str, float]]) -> float:
 
 
 def _baseline_metrics(
-    arrays: Sequence[MarketArrays], env: EnvConfig, market: MarketData, drawdown_limit: float
+    arrays: Sequence[MarketArrays], env: EnvConfig, market: Dataset, drawdown_limit: float
 ) -> dict[str, dict[str, float]]:
     results = run_baselines(arrays, env, market.bars, market.splits.session_timezone)
     return {
@@ -135,7 +135,7 @@ def _write_reports(
 
 def evaluate_phase_model(
     model: PhaseModel,
-    market: MarketData,
+    market: Dataset,
     storage: Path,
     production_env: EnvConfig,
     oracle_daily_returns: pd.Series | None = None,
@@ -211,7 +211,7 @@ def _production_metrics(
     own: dict[PartName, BacktestResult],
     metrics: dict[str, dict[str, float]],
     production_env: EnvConfig,
-    market: MarketData,
+    market: Dataset,
 ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, dict[str, float]]]]:
     """Per evaluation part, the policy's metrics under production costs with the cost
     sensitivity and the best intraday baseline's Sharpe, and every baseline's metrics there.
@@ -237,7 +237,7 @@ def _production_metrics(
     return production_metrics, baselines
 
 
-def _lineage(model: PhaseModel, market: MarketData, production_env: EnvConfig) -> dict[str, Any]:
+def _lineage(model: PhaseModel, market: Dataset, production_env: EnvConfig) -> dict[str, Any]:
     """The model's lineage plus what the evaluation was judged on (the champion replays it)."""
     config = model.config
     return {

@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from trader_env.config import PhaseConfig
-from trader_env.dataset import MarketData
+from trader_env.dataset import Dataset
 from trader_env.features.splits import PartName
+from trader_env.phase_config import PhaseConfig
 from trader_env.scalars import as_float
 from trader_env.workflow.oracle import oracle_daily_returns
 
@@ -149,7 +149,7 @@ def budget_held_oracle(
 
 def budget_held_daily_returns(
     oracle: pl.DataFrame,
-    market: MarketData,
+    market: Dataset,
     cost_bps: float,
     budget: float | None,
     size: float = 1.0,

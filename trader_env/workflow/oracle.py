@@ -9,7 +9,7 @@ import pandas as pd
 import polars as pl
 
 from trader_env.costs import cost_per_side_bps
-from trader_env.dataset import MarketData
+from trader_env.dataset import Dataset
 from trader_env.env.config import EnvConfig
 from trader_env.evaluation.metrics import compute_metrics
 from trader_env.features import select_split
@@ -43,7 +43,7 @@ def env_cost_per_side_bps(env: EnvConfig, bars: pl.DataFrame) -> float:
 
 
 def oracle_daily_returns(
-    oracle: pl.DataFrame, market: MarketData, cost_bps: float, part: PartName = "test"
+    oracle: pl.DataFrame, market: Dataset, cost_bps: float, part: PartName = "test"
 ) -> pd.Series:
     """Daily returns of the synthetic market's oracle over ``part``, equally weighted by symbol,
     after paying ``cost_bps`` (basis points of notional) on every change of position.

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from trader_env.config import PhaseConfig
 from trader_env.evaluation.champion_records import ChampionRecord
 from trader_env.evaluation.gates import GateResult
 from trader_env.features.splits import PartName
+from trader_env.phase_config import PhaseConfig
 
 #: Parts of the split that every evaluation backtests. Gates and promotion read the first
 #: only; test results are reported, never used to decide anything.
@@ -88,8 +88,8 @@ class PhaseEvaluation:
 
 
 @dataclass(frozen=True)
-class ChampionOutcome:
-    """What the champion step decided (the ``champion_model`` asset's value)."""
+class ChampionDecision:
+    """What the champion step decided (the ``champion_decision`` asset's value)."""
 
     promoted: bool
     reason: str

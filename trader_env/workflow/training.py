@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from trader_env.config import PhaseConfig, config_hash
-from trader_env.dataset import MarketData
+from trader_env.dataset import Dataset
 from trader_env.evaluation.backtest import run_backtest
 from trader_env.evaluation.backtest_result import Policy
 from trader_env.evaluation.gates import evaluate_gate
 from trader_env.lineage import code_version
+from trader_env.phase_config import PhaseConfig, config_hash
 from trader_env.workflow.records import GATE_PART, PhaseModel
 
 if TYPE_CHECKING:  # trader_env.training imports torch and SB3; load_policy imports it lazily
@@ -33,7 +33,7 @@ def stamp() -> str:
 
 def train_phase_model(
     config: PhaseConfig,
-    market: MarketData,
+    market: Dataset,
     storage: Path,
     data_version: str,
     previous: PhaseModel | None = None,
@@ -55,7 +55,7 @@ def train_phase_model(
 
 def _train(
     config: PhaseConfig,
-    market: MarketData,
+    market: Dataset,
     storage: Path,
     data_version: str,
     warm_start: Path | None,
@@ -141,7 +141,7 @@ def training_stability(model: PhaseModel) -> float:
 
 def seed_spread(
     model: PhaseModel,
-    market: MarketData,
+    market: Dataset,
     storage: Path,
     seeds: list[int],
     own_sharpe: float,

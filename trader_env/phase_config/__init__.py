@@ -1,8 +1,8 @@
-"""Phase configuration: the schema (:mod:`~trader_env.config.schema`) and how the YAML files
-resolve into it (:mod:`~trader_env.config.loader`)."""
+"""Phase configuration: the schema (:mod:`~trader_env.phase_config.schema`) and how the YAML files
+resolve into it (:mod:`~trader_env.phase_config.loader`)."""
 
-from trader_env.config.loader import load_phase_config
-from trader_env.config.schema import (
+from trader_env.phase_config.loader import load_phase_config
+from trader_env.phase_config.schema import (
     PHASES,
     TRAINING_CHECK_METRICS,
     AlgorithmConfig,

@@ -1,7 +1,7 @@
 """Typed phase configuration: the schema of ``assets_config/phaseN.yaml`` (:class:`PhaseConfig`
 and its sections), the phases, and the metric names a gate or a training check may name.
 
-How the files are resolved into a :class:`PhaseConfig` is :mod:`trader_env.config.loader`.
+How the files are resolved into a :class:`PhaseConfig` is :mod:`trader_env.phase_config.loader`.
 """
 
 from __future__ import annotations

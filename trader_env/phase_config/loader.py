@@ -34,7 +34,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from trader_env import paths
-from trader_env.config.schema import PHASES, PhaseConfig, PlanExtras
+from trader_env.phase_config.schema import PHASES, PhaseConfig, PlanExtras
 from trader_env.yaml_config import (
     ConfigError,
     active_profile,
