@@ -227,6 +227,49 @@ def test_graphql_launch_materializes_market_data(dagster_dev) -> None:
     assert stored["symbol"].unique().sort().to_list() == ["SYNA", "SYNB"]
 
 
+def test_launchpad_shows_the_settings_and_a_run_uses_the_ones_launched_with(
+    dagster_dev, browser, tmp_path
+) -> None:
+    """The settings resource is in every job's Launchpad, pre-filled with the server's
+    ``TRADER_*`` defaults; a run launched with other settings writes where they say."""
+    launchpad = _open_and_wait_for(
+        browser,
+        dagster_dev,
+        "/locations/pipelines.definitions/jobs/market_data/playground",
+        ["settings:", "storage_root:", "Launch Run"],
+    )
+    for line in (
+        f"storage_root: {dagster_dev.storage}",
+        "profile: test",
+        "gates: enforced",
+        "config_dir: ",
+    ):
+        assert line in launchpad, launchpad
+    assert browser.save_screenshot(str(tmp_path / "launchpad.png"))
+
+    from dagster import DagsterRunStatus
+    from dagster_graphql import DagsterGraphQLClient
+
+    other_root = tmp_path / "other_storage"
+    client = DagsterGraphQLClient("127.0.0.1", port_number=dagster_dev.port)
+    run_id = client.submit_job_execution(
+        "market_data",
+        run_config={"resources": {"settings": {"config": {"storage_root": str(other_root)}}}},
+        tags=all_symbols_tags(),
+    )
+    finished = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+    status: list[DagsterRunStatus] = []
+
+    def done() -> bool:
+        status.append(client.get_run_status(run_id))
+        return status[-1] in finished
+
+    _wait_until(done, RUN_TIMEOUT_S, f"run {run_id}", dagster_dev)
+    assert status[-1] == DagsterRunStatus.SUCCESS, dagster_dev.log_tail()
+    written = sorted(p.name for p in (other_root / "assets" / "bars").glob("*.parquet"))
+    assert written == ["SYNA.parquet", "SYNB.parquet"]
+
+
 def _graphql(server: DevServer, query: str, variables: dict) -> dict:
     request = urllib.request.Request(
         f"{server.url}/graphql",
