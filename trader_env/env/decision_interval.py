@@ -65,8 +65,8 @@ def decision_bars(session_first: np.ndarray, session_last: np.ndarray, k: int) -
     index = np.arange(n)
     starts = np.where(np.asarray(session_first, dtype=bool), index, 0)
     offset = index - np.maximum.accumulate(starts) if n else index
-    decides = (offset % k == 0) | np.asarray(session_last, dtype=bool)
-    return decides.tolist()
+    decides: list[bool] = ((offset % k == 0) | np.asarray(session_last, dtype=bool)).tolist()
+    return decides
 
 
 def merge_bar_infos(bars: Sequence[dict[str, Any]], reward: float) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""What one bar of :class:`~trader_env.env.IntradayTradingEnv` reports: the fills it booked,
-its ``info`` dict and the agent-state columns of its observation row.
+"""What :class:`~trader_env.env.IntradayTradingEnv` reports: the fills one bar booked, the
+bar's ``info`` dict, and the ``info`` of ``reset``.
 
 Kept out of the environment's step so that the step reads as the timeline it implements;
 these are plain functions of values the step has already computed (no state of their own).
@@ -8,8 +8,6 @@ these are plain functions of values the step has already computed (no state of t
 from __future__ import annotations
 
 from typing import Any
-
-import numpy as np
 
 from trader_env.env.accounting import Portfolio
 from trader_env.env.market import PreparedMarket
@@ -26,25 +24,6 @@ class StepFills:
         self.cost = 0.0
         self.turnover_penalty = 0.0
         self.closed: tuple[float, ...] = ()
-
-
-def write_risk_features(
-    row: np.ndarray,
-    column: int,
-    clip: float,
-    exposure: float,
-    unrealised: float,
-    drawdown: float,
-    turnover_today: float,
-) -> None:
-    """The agent's own state at a bar into its observation ``row`` (float32, one bar), from
-    ``column`` on: exposure (position value / equity), unrealised P&L / capital, session
-    drawdown (fraction), turnover today (/ capital), each clipped to ``[-clip, clip]`` with
-    NaN as 0.0 (time left, the last column, is static)."""
-    b = clip
-    # Clip inline (hot path): in range -> value; above/below -> bound; NaN -> 0.0.
-    for offset, x in enumerate((exposure, unrealised, drawdown, turnover_today)):
-        row[column + offset] = x if -b <= x <= b else (b if x > b else -b if x < -b else 0.0)
 
 
 def bar_info(
@@ -97,4 +76,20 @@ def bar_info(
         "bar_index": u,
         "regime": market.regime[u],
         "symbol": market.symbol,
+    }
+
+
+def reset_info(market: PreparedMarket, start: int, capital: float, stage: int) -> dict[str, Any]:
+    """The ``info`` of ``reset``: a flat account of ``capital`` at the first decision bar
+    ``start``, and the curriculum ``stage`` in force."""
+    return {
+        "equity": capital,
+        "cash": capital,
+        "position": 0.0,
+        "price": market.close[start],
+        "ts": market.ts[start],
+        "bar_index": start,
+        "regime": market.regime[start],
+        "symbol": market.symbol,
+        "curriculum_stage": stage,
     }

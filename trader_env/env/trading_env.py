@@ -47,10 +47,11 @@ from trader_env.env.config import EnvConfig
 from trader_env.env.decision_interval import merge_bar_infos
 from trader_env.env.episode_stats import EpisodeStats
 from trader_env.env.market import PreparedMarket, observation_feature_names, prepare_market
+from trader_env.env.observation import ObservationRows
 from trader_env.env.position_sizing import make_sizer
 from trader_env.env.reward import RewardComposer
 from trader_env.env.risk_manager import RiskManager
-from trader_env.env.step_info import StepFills, bar_info, write_risk_features
+from trader_env.env.step_info import StepFills, bar_info, reset_info
 from trader_env.env.turnover_penalty import DailyTurnoverPenalty
 from trader_env.env.volatility_penalty import VolatilityPenalty
 
@@ -112,13 +113,11 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
 
         self._capital = config.initial_capital
         self._window = config.window
-        self._clip = clip
         self._next_open = config.execution == "next_open"
         self._flatten = config.flatten_at_session_end
         self._interval = config.decision_interval
         self._long_only = config.long_only
         self._risk_features = config.include_risk_features
-        self._market_columns = self._markets[0].features.shape[1]
 
         self._stages = config.curriculum.stages if config.curriculum.enabled else ()
         self._stage = 0
@@ -143,8 +142,9 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         self._end = -1
         self._done = True
         self._halt_reason: str | None = None
-        self._buffer = self._market.features
-        self._row0 = 0
+        self._rows = ObservationRows(
+            config.window, len(self.feature_names), clip, config.include_risk_features
+        )
         self._fills = StepFills()
 
     # ----------------------------------------------------------------- public state
@@ -240,32 +240,8 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         self._turnover.start_session(capital)
         self._vol.reset()
         self._reward.start_episode(f"{market.symbol}[{start}:{end}]")
-        if self._risk_features:
-            self._row0 = start - first
-            rows = market.features[self._row0 : end + 1]
-            buffer = np.zeros((rows.shape[0], len(self.feature_names)), dtype=np.float32)
-            buffer[:, : self._market_columns] = rows
-            buffer[:, -1] = np.minimum(market.time_left[self._row0 : end + 1], self._clip)
-            self._buffer = buffer
-        else:
-            self._row0 = 0
-            self._buffer = market.features
-        info = {
-            "equity": capital,
-            "cash": capital,
-            "position": 0.0,
-            "price": market.close[start],
-            "ts": market.ts[start],
-            "bar_index": start,
-            "regime": market.regime[start],
-            "symbol": market.symbol,
-            "curriculum_stage": self._stage,
-        }
-        return self._observation(start), info
-
-    def _observation(self, t: int) -> np.ndarray:
-        row = t - self._row0
-        return self._buffer[row - self._window + 1 : row + 1].copy()
+        self._rows.start(market, start, end)
+        return self._rows.at(start), reset_info(market, start, capital, self._stage)
 
     def _start_session(self, equity: float) -> None:
         self._stats.session_turnovers.append(self._turnover.turnover_ratio)
@@ -318,7 +294,7 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         reward, terminated, truncated, info = self._advance(choice - 1)
         if self._interval > 1:
             reward, terminated, truncated, info = self._hold(reward, terminated, truncated, info)
-        return self._observation(self._t), reward, terminated, truncated, info
+        return self._rows.at(self._t), reward, terminated, truncated, info
 
     def _hold(
         self, reward: float, terminated: bool, truncated: bool, info: dict[str, Any]
@@ -373,10 +349,8 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         if self._risk_features:
             close = self._market.close[u]
             shares = self._portfolio.shares
-            write_risk_features(
-                self._buffer[u - self._row0],
-                self._market_columns,
-                self._clip,
+            self._rows.write_risk(
+                u,
                 shares * close / equity if equity > 0.0 else 0.0,
                 self._portfolio.unrealised_pnl(close) / self._capital,
                 self._risk.drawdown,
