@@ -20,7 +20,11 @@ prints one row per (seed, variant):
 A variant is a name and a JSON override of phase 2's config, e.g.
 ``--variant fresh='{"training": {"warm_start": false}}'``; phase 1 is trained once per seed and
 shared by the variants (``--phase1 SEED=PATH`` reuses a phase 1 model already trained with that
-seed). ``--json`` writes every row for learning.md.
+seed; ``--storage DIR`` keeps the trained models there instead of a temporary directory, so
+a later run can reuse them). ``--json`` writes every row for learning.md. With a variant's
+``env.decision_interval`` above one bar the intraday baselines are run in that environment too
+(same decision bars), and the rows also give the best baseline deciding at every bar (the
+committed environment's) as ``best_intraday_baseline_sharpe_every_bar``.
 
     .venv/bin/python benchmarks/bench_learning.py --market synthetic --seeds 42 1 2
     .venv/bin/python benchmarks/bench_learning.py --market spy --seeds 42 1 2 \\
@@ -94,6 +98,7 @@ def main() -> None:
     parser.add_argument("--variant", type=parse_variant, action="append", default=None)
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
     parser.add_argument("--phase1", type=parse_phase1, action="append", default=[])
+    parser.add_argument("--storage", type=Path, default=None, help="keep the models here")
     args = parser.parse_args()
     variants = args.variant or [("committed", {})]
 
@@ -101,10 +106,10 @@ def main() -> None:
     market, oracle, symbols, market_type = load_market(args.market, args.profile)
     costs = production_costs(symbols, market_type, profile=args.profile)
     reused = dict(args.phase1)
-    baselines: dict[str, float] = {}
+    baselines: dict[int, dict[str, float]] = {}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        storage = Path(tmp)
+        storage = Path(tmp) if args.storage is None else args.storage
         version = frame_fingerprint(market.bars)
         for seed in args.seeds:
             seeded = {"training": {"seed": seed}}
@@ -123,13 +128,21 @@ def main() -> None:
                         storage,
                         version,
                     )
-                    rows.append({"seed": seed, "variant": "phase 1", "train_s": _since(start)})
+                    rows.append(
+                        {
+                            "seed": seed,
+                            "variant": "phase 1",
+                            "train_s": _since(start),
+                            "model_path": str(phase1.model_path),
+                        }
+                    )
                 start = time.perf_counter()
                 model = train_phase_model(config, market, storage, version, previous=phase1)
                 train_s = _since(start)
                 start = time.perf_counter()
-                if not baselines:
-                    baselines = _baselines(config, market)
+                for env in (config.env, config.env.model_copy(update={"decision_interval": 1})):
+                    if env.decision_interval not in baselines:
+                        baselines[env.decision_interval] = _baselines(config, env, market)
                 row = _row(seed, name, model, market, oracle, baselines, len(symbols))
                 row.update(train_s=train_s, eval_s=_since(start), budget=turnover_budget(config))
                 rows.append(row)
@@ -154,12 +167,12 @@ def _size(config: Any) -> float:
     return sizing.fixed_fraction if sizing.method == "fixed" else sizing.max_kelly_fraction
 
 
-def _baselines(config: Any, market: Dataset) -> dict[str, float]:
-    """Best intraday baseline Sharpe per part (same env and production costs as phase 2)."""
+def _baselines(config: Any, env: Any, market: Dataset) -> dict[str, float]:
+    """Best intraday baseline Sharpe per part in ``env`` (production costs as phase 2)."""
     limit = config.evaluation.drawdown_limit
     return {
         part: best_baseline_sharpe(
-            _baseline_metrics(market.arrays(part), config.env, market, limit)  # type: ignore[arg-type]
+            _baseline_metrics(market.arrays(part), env, market, limit)  # type: ignore[arg-type]
         )
         for part in ("validation", "test")
     }
@@ -178,6 +191,8 @@ def _row(seed, name, model, market, oracle, baselines, n_symbols) -> dict[str, A
         "timesteps": model.timesteps,
         "warm_start": model.warm_start_note,
         "selection": (model.selection or {}).get("reason", "none"),
+        "decision_interval": config.env.decision_interval,
+        "model_path": str(model.model_path),
     }
     for part in ("validation", "test"):
         result = run_backtest(policy, market.arrays(part), config.env, session_timezone=timezone)
@@ -187,7 +202,8 @@ def _row(seed, name, model, market, oracle, baselines, n_symbols) -> dict[str, A
             "psr": own["psr"],
             "daily_turnover": own["daily_turnover"],
             "net_pnl_pct": 100 * own["net_pnl"] / capital,
-            "best_intraday_baseline_sharpe": baselines[part],
+            "best_intraday_baseline_sharpe": baselines[config.env.decision_interval][part],
+            "best_intraday_baseline_sharpe_every_bar": baselines[1][part],
         }
         if part == "validation":
             gate = evaluate_gate(own, config.gate)

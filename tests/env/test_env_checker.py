@@ -24,6 +24,10 @@ PHASES = {
     "regime_on": EnvConfig(include_regime=True),
     "close_execution_long_only": EnvConfig(execution="close", long_only=True),
     "small_obs_clip": EnvConfig(obs_clip=0.5, costs={"slippage_vol_scaling": True}),
+    "decision_interval_5": EnvConfig(decision_interval=5),
+    "decision_interval_7_close_risk_on": EnvConfig(
+        decision_interval=7, execution="close", drawdown_limits={"dd_limit": 0.01}
+    ),
 }
 
 

@@ -114,3 +114,43 @@ def test_break_even_of_a_policy_that_never_trades_is_undefined() -> None:
     market = build_market()
     flat = run_backtest(ConstantPolicy(1), [market], _config())
     assert np.isnan(breakeven_cost_bps(flat))
+
+
+@pytest.mark.parametrize("interval", [5, 7])
+def test_decision_interval_backtest_replay_and_baselines(interval: int) -> None:
+    """With ``decision_interval`` k > 1 the backtest still has one row per bar, the policy is
+    asked once per decision, money and rewards reconcile, the recorded actions replay
+    exactly (cost sensitivity's 1x identity) and the baselines run in the same env."""
+    market = build_market(n_sessions=4, seed=5)
+    config = _config().model_copy(update={"decision_interval": interval})
+    policy = MomentumPolicy()
+    agent = run_backtest(policy, [market], config)
+    bars = agent.bars
+    assert bars.height == len(market) - config.window  # every bar after the first decision
+    # One decision at the first bar, then one at every decision bar before the last bar.
+    offsets_all = np.arange(len(market)) % BARS_PER_SESSION
+    decides = (offsets_all % interval == 0) | (offsets_all == BARS_PER_SESSION - 1)
+    assert len(policy.episode_starts) == 1 + decides[config.window : len(market) - 1].sum()
+    # The action changes only at decision bars (session offsets multiple of k, or the last).
+    offsets = (np.arange(config.window, len(market)) - 1) % BARS_PER_SESSION
+    changes = np.flatnonzero(np.diff(bars["action"].to_numpy())) + 1
+    assert changes.size > 0
+    assert all(offsets[i] % interval == 0 or offsets[i] == BARS_PER_SESSION - 1 for i in changes)
+    final = bars["equity"][-1]
+    assert bars["net_pnl"].sum() == pytest.approx(final - config.initial_capital, abs=1e-6)
+    reconciled = bars["reward"].sum() / config.reward_scaling + (
+        bars["turnover_penalty"].sum() + bars["risk_penalty"].sum()
+    )
+    assert reconciled == pytest.approx(final - config.initial_capital, abs=1e-6)
+    replay = run_backtest(ActionSchedule.replay(agent, [market]), [market], config)
+    for column in ("equity", "action", "reward", "traded_notional"):
+        np.testing.assert_array_equal(bars[column].to_numpy(), replay.bars[column].to_numpy())
+    sensitivity = cost_sensitivity(agent, [market], config, "America/New_York")
+    assert sensitivity["net_pnl_cost_0x"] > sensitivity["net_pnl_cost_3x"]
+    baselines = run_baselines([market], config, _bars(market))
+    assert baselines["flat"].bars["equity"].to_list() == [config.initial_capital] * bars.height
+    long = baselines["intraday_long"].bars
+    assert (long["position"] > 0.0).any()
+    # Fewer fills than the one-bar agent: at most one order per decision and the flatten.
+    every_bar = run_backtest(MomentumPolicy(), [market], _config())
+    assert (bars["traded_notional"] > 0).sum() < (every_bar.bars["traded_notional"] > 0).sum()

@@ -16,6 +16,11 @@ Timeline of a step. The agent has observed bars ``<= t`` and chooses a target di
 4. Risk limits are checked on the resulting equity; a breach flattens at ``close[t + 1]``.
 5. reward = reward_scaling x (equity change - turnover penalty - risk penalty).
 
+With ``decision_interval = k > 1`` a step decides at ``t`` and then holds through the bars
+up to the next decision bar (every ``k`` bars of the session clock, and each session's last
+bar), running 1-5 for each bar without a new order; its reward is the bars' sum
+(:mod:`~trader_env.env.decision_interval`).
+
 Orders are sized with the equity and price known at ``t`` (``close[t]``), costs use the cost
 rate of bar ``t``; nothing in a step reads a bar after ``t + 1``, and the reward of the step
 deciding at ``t`` depends on bars ``<= t + 1`` only.
@@ -39,30 +44,20 @@ from gymnasium import spaces
 from trader_env.contracts import MarketArrays
 from trader_env.env.accounting import Fill, Portfolio
 from trader_env.env.config import EnvConfig
+from trader_env.env.decision_interval import merge_bar_infos
 from trader_env.env.episode_stats import EpisodeStats
 from trader_env.env.market import PreparedMarket, observation_feature_names, prepare_market
+from trader_env.env.observation import ObservationRows
 from trader_env.env.position_sizing import make_sizer
 from trader_env.env.reward import RewardComposer
 from trader_env.env.risk_manager import RiskManager
+from trader_env.env.step_info import StepFills, bar_info, reset_info
 from trader_env.env.turnover_penalty import DailyTurnoverPenalty
 from trader_env.env.volatility_penalty import VolatilityPenalty
 
 Mode = Literal["train", "eval"]
 NON_FINITE_EQUITY = "non_finite_equity"
 SHORT, FLAT, LONG = 0, 1, 2
-
-
-class StepFills:
-    """What the fills of one step traded (money): notional, cost, turnover penalty, and the
-    net P&L of each trade they closed, in order."""
-
-    __slots__ = ("notional", "cost", "turnover_penalty", "closed")
-
-    def __init__(self) -> None:
-        self.notional = 0.0
-        self.cost = 0.0
-        self.turnover_penalty = 0.0
-        self.closed: tuple[float, ...] = ()
 
 
 class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
@@ -74,18 +69,9 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
     Action: ``Discrete(3)``: 0 short, 1 flat, 2 long (short means flat when ``long_only``;
     the space stays the same so that models warm-start across phases).
 
-    Per-step ``info`` (money unless stated): ``net_pnl`` (equity change, after costs),
-    ``cost``, ``turnover_penalty``, ``risk_penalty`` (= ``drawdown_penalty`` +
-    ``volatility_penalty``), ``equity``, ``cash``, ``position`` (signed shares), ``price``
-    (close of the bar the step ends on), ``traded_notional``, ``turnover_today`` (fraction of
-    capital), ``drawdown`` (session, fraction), ``closed_trade_pnl`` (tuple: net P&L of each
-    trade closed in the step), ``reward_nonfinite`` (count in the episode), ``risk_event``
-    (None, ``"daily_drawdown"``, ``"consecutive_drawdown"`` or ``"non_finite_equity"``),
-    ``ts`` (epoch us), ``bar_index``, ``regime`` (code), ``symbol``. The last step of an
-    episode adds ``episode_metrics`` (see :class:`~trader_env.env.episode_stats.EpisodeStats`
-    plus ``nonfinite_rewards``, ``completed``, ``halt_reason``, ``symbol``, ``start_ts``,
-    ``end_ts``, ``curriculum_stage``). A position still open at truncation stays marked to
-    market and is not counted as a closed trade.
+    Per-step ``info``: see :func:`~trader_env.env.step_info.bar_info` (one bar) and
+    :mod:`~trader_env.env.decision_interval` (a step of several bars, ``decision_interval``);
+    the last step of an episode adds ``episode_metrics``.
     """
 
     metadata = {"render_modes": []}
@@ -127,12 +113,11 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
 
         self._capital = config.initial_capital
         self._window = config.window
-        self._clip = clip
         self._next_open = config.execution == "next_open"
         self._flatten = config.flatten_at_session_end
+        self._interval = config.decision_interval
         self._long_only = config.long_only
         self._risk_features = config.include_risk_features
-        self._market_columns = self._markets[0].features.shape[1]
 
         self._stages = config.curriculum.stages if config.curriculum.enabled else ()
         self._stage = 0
@@ -157,8 +142,9 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         self._end = -1
         self._done = True
         self._halt_reason: str | None = None
-        self._buffer = self._market.features
-        self._row0 = 0
+        self._rows = ObservationRows(
+            config.window, len(self.feature_names), clip, config.include_risk_features
+        )
         self._fills = StepFills()
 
     # ----------------------------------------------------------------- public state
@@ -254,32 +240,8 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         self._turnover.start_session(capital)
         self._vol.reset()
         self._reward.start_episode(f"{market.symbol}[{start}:{end}]")
-        if self._risk_features:
-            self._row0 = start - first
-            rows = market.features[self._row0 : end + 1]
-            buffer = np.zeros((rows.shape[0], len(self.feature_names)), dtype=np.float32)
-            buffer[:, : self._market_columns] = rows
-            buffer[:, -1] = np.minimum(market.time_left[self._row0 : end + 1], self._clip)
-            self._buffer = buffer
-        else:
-            self._row0 = 0
-            self._buffer = market.features
-        info = {
-            "equity": capital,
-            "cash": capital,
-            "position": 0.0,
-            "price": market.close[start],
-            "ts": market.ts[start],
-            "bar_index": start,
-            "regime": market.regime[start],
-            "symbol": market.symbol,
-            "curriculum_stage": self._stage,
-        }
-        return self._observation(start), info
-
-    def _observation(self, t: int) -> np.ndarray:
-        row = t - self._row0
-        return self._buffer[row - self._window + 1 : row + 1].copy()
+        self._rows.start(market, start, end)
+        return self._rows.at(start), reset_info(market, start, capital, self._stage)
 
     def _start_session(self, equity: float) -> None:
         self._stats.session_turnovers.append(self._turnover.turnover_ratio)
@@ -329,16 +291,40 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         choice = int(action)
         if not SHORT <= choice <= LONG:
             raise ValueError(f"action must be 0 (short), 1 (flat) or 2 (long), got {action!r}")
+        reward, terminated, truncated, info = self._advance(choice - 1)
+        if self._interval > 1:
+            reward, terminated, truncated, info = self._hold(reward, terminated, truncated, info)
+        return self._rows.at(self._t), reward, terminated, truncated, info
+
+    def _hold(
+        self, reward: float, terminated: bool, truncated: bool, info: dict[str, Any]
+    ) -> tuple[float, bool, bool, dict[str, Any]]:
+        """Decision interval: hold the order bar by bar up to the next decision bar, the end
+        of the episode or a halt; one step's reward and info (see ``decision_interval``)."""
+        info["reward"] = reward
+        bars = [info]
+        decides = self._market.decides
+        while not (terminated or truncated or decides[self._t]):
+            bar_reward, terminated, truncated, info = self._advance(None)
+            info["reward"] = bar_reward
+            bars.append(info)
+            reward += bar_reward
+        return reward, terminated, truncated, merge_bar_infos(bars, reward)
+
+    def _advance(self, direction: int | None) -> tuple[float, bool, bool, dict[str, Any]]:
+        """Play one bar: the order of ``direction`` (-1, 0, 1; None holds: no order) decided
+        at the current bar ``t``, then bar ``t + 1``. Returns (reward, terminated, truncated,
+        the bar's info)."""
         t = self._t
         u = t + 1
         equity_before = self._equity
         fills = self._fills
         fills.notional = fills.cost = fills.turnover_penalty = 0.0
         fills.closed = ()
-        self._execution(choice - 1, t, u, equity_before, fills)
+        self._execution(direction, t, u, equity_before, fills)
         equity, event, terminated = self._risk_limits(u, fills)
 
-        # Reward: money change net of this step's penalties (money, scaled).
+        # Reward: money change net of this bar's penalties (money, scaled).
         drawdown_penalty = self._risk.drawdown_penalty()
         step_return = (equity - equity_before) / equity_before if equity_before > 0.0 else 0.0
         volatility_penalty = self._vol.update(step_return, equity) if self._vol_active else 0.0
@@ -361,42 +347,57 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         truncated = u >= self._end and not terminated
         turnover_today = self._turnover.turnover_ratio
         if self._risk_features:
-            self._write_risk_features(u, equity, turnover_today)
-        info = self._info(
+            close = self._market.close[u]
+            shares = self._portfolio.shares
+            self._rows.write_risk(
+                u,
+                shares * close / equity if equity > 0.0 else 0.0,
+                self._portfolio.unrealised_pnl(close) / self._capital,
+                self._risk.drawdown,
+                turnover_today,
+            )
+        info = bar_info(
+            self._market,
             u,
+            self._portfolio,
+            equity,
             equity - equity_before,
             fills,
             drawdown_penalty,
             volatility_penalty,
             turnover_today,
+            self._risk.drawdown,
+            self._reward.nonfinite_count,
             event,
         )
         if terminated or truncated:
             self._done = True
             info["episode_metrics"] = self._episode_metrics(completed=not terminated)
-        return self._observation(u), reward, terminated, truncated, info
+        return reward, terminated, truncated, info
 
     def _execution(
-        self, direction: int, t: int, u: int, equity_before: float, fills: StepFills
+        self, direction: int | None, t: int, u: int, equity_before: float, fills: StepFills
     ) -> None:
-        """Step 1: the order decided at ``t`` fills (at ``open[u]`` or ``close[t]``), the
-        session starts over when ``u`` opens one, and the position is closed at ``close[u]``
-        when ``u`` ends its session (``flatten_at_session_end``)."""
+        """Step 1: the order decided at ``t`` fills (at ``open[u]`` or ``close[t]``; none when
+        ``direction`` is None), the session starts over when ``u`` opens one, and the position
+        is closed at ``close[u]`` when ``u`` ends its session (``flatten_at_session_end``)."""
         market = self._market
         portfolio = self._portfolio
-        forced_flat = (self._flatten and market.session_last[t]) or (
-            direction < 0 and self._long_only
+        forced_flat = direction is not None and (
+            (self._flatten and market.session_last[t]) or (direction < 0 and self._long_only)
         )
         if self._next_open:
             if market.session_first[u]:
                 self._start_session(equity_before)
-            if forced_flat or self._risk.locked:
-                direction = 0
-            self._order(direction, t, market.open[u], fills)
+            if direction is not None:
+                if forced_flat or self._risk.locked:
+                    direction = 0
+                self._order(direction, t, market.open[u], fills)
         else:
-            if forced_flat or self._risk.locked:
-                direction = 0
-            self._order(direction, t, market.close[t], fills)
+            if direction is not None:
+                if forced_flat or self._risk.locked:
+                    direction = 0
+                self._order(direction, t, market.close[t], fills)
             if market.session_first[u]:
                 self._start_session(portfolio.cash + portfolio.shares * market.close[t])
         if self._flatten and market.session_last[u] and portfolio.shares != 0.0:
@@ -424,60 +425,6 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         if terminated:
             self._halt_reason = event
         return equity, event, terminated
-
-    def _write_risk_features(self, u: int, equity: float, turnover_today: float) -> None:
-        """Step 3: the agent's own state at bar ``u`` into its observation row (exposure,
-        unrealised P&L / capital, session drawdown, turnover today; time left is static)."""
-        # Clip inline (hot path): in range -> value; above/below -> bound; NaN -> 0.0.
-        b = self._clip
-        row = self._buffer[u - self._row0]
-        c = self._market_columns
-        portfolio = self._portfolio
-        close = self._market.close[u]
-        x = portfolio.shares * close / equity if equity > 0.0 else 0.0
-        row[c] = x if -b <= x <= b else (b if x > b else -b if x < -b else 0.0)
-        x = portfolio.unrealised_pnl(close) / self._capital
-        row[c + 1] = x if -b <= x <= b else (b if x > b else -b if x < -b else 0.0)
-        x = self._risk.drawdown
-        row[c + 2] = x if -b <= x <= b else (b if x > b else -b if x < -b else 0.0)
-        x = turnover_today
-        row[c + 3] = x if -b <= x <= b else (b if x > b else -b if x < -b else 0.0)
-
-    def _info(
-        self,
-        u: int,
-        net_pnl: float,
-        fills: StepFills,
-        drawdown_penalty: float,
-        volatility_penalty: float,
-        turnover_today: float,
-        event: str | None,
-    ) -> dict[str, Any]:
-        """Step 4: the per-step ``info`` (see the class docstring)."""
-        market = self._market
-        portfolio = self._portfolio
-        return {
-            "net_pnl": net_pnl,
-            "cost": fills.cost,
-            "turnover_penalty": fills.turnover_penalty,
-            "risk_penalty": drawdown_penalty + volatility_penalty,
-            "drawdown_penalty": drawdown_penalty,
-            "volatility_penalty": volatility_penalty,
-            "equity": self._equity,
-            "cash": portfolio.cash,
-            "position": portfolio.shares,
-            "price": market.close[u],
-            "traded_notional": fills.notional,
-            "turnover_today": turnover_today,
-            "drawdown": self._risk.drawdown,
-            "closed_trade_pnl": fills.closed,
-            "reward_nonfinite": self._reward.nonfinite_count,
-            "risk_event": event,
-            "ts": market.ts[u],
-            "bar_index": u,
-            "regime": market.regime[u],
-            "symbol": market.symbol,
-        }
 
     def _episode_metrics(self, *, completed: bool) -> dict[str, Any]:
         stats = self._stats

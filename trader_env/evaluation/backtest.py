@@ -9,7 +9,8 @@ Each symbol's split is played from its first observable bar to its last, in the 
 Accounting conventions:
 
 - Per-bar rows: one per bar after the first decision bar. An environment step deciding at
-  ``t`` gives the row of bar ``u = t + 1`` (equity marked at ``close[u]``, the step's cost,
+  ``t`` gives the row of bar ``u = t + 1`` (with ``decision_interval`` k > 1, one row per
+  bar it spans, each holding the step's action) (equity marked at ``close[u]``, the step's cost,
   penalties, reward, and the regime label of bar ``u``, the bar over which the return was
   earned). The starting bar (equity = initial capital) has no row.
 - Each symbol trades its own account of ``initial_capital``; portfolio equity is their sum
@@ -114,6 +115,16 @@ class _SymbolRun:
         return self.offset + self.env.current_bar
 
     def record(self, action: int, reward: float, info: dict[str, Any]) -> None:
+        """Book one step: one row per bar it spans (``info["bars"]`` when the decision
+        interval is above one bar, each with its own reward; the action is the step's)."""
+        bars = info.get("bars")
+        if bars is None:
+            self._record_bar(action, reward, info)
+        else:
+            for bar in bars:
+                self._record_bar(action, bar["reward"], bar)
+
+    def _record_bar(self, action: int, reward: float, info: dict[str, Any]) -> None:
         # The hot path keeps references only; columns are built once, in _flush.
         self.pending.append((self.offset + info["bar_index"], action, reward, info))
         closed = info["closed_trade_pnl"]
