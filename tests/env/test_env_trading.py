@@ -402,7 +402,7 @@ def test_invalid_data_and_actions_are_refused(make_arrays, caplog) -> None:
     features = good.features.copy()
     features[3, 2] = np.inf
     noisy = MarketArrays(**{**good.__dict__, "features": features})
-    with caplog.at_level(logging.WARNING, logger="trader_env.env.market"):
+    with caplog.at_level(logging.WARNING, logger="trader_env.env.step_data"):
         obs, _ = IntradayTradingEnv(noisy, EnvConfig(window=5), mode="eval").reset()
     assert obs[3, 2] == 0.0
     assert "1 non-finite feature values" in caplog.text

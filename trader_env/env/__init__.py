@@ -13,8 +13,8 @@ from trader_env.env.config import (
 from trader_env.env.cost_config import CostConfig
 from trader_env.env.curriculum import Curriculum
 from trader_env.env.factory import EnvFactory, make_env, make_vec_env
-from trader_env.env.market import RISK_FEATURES
 from trader_env.env.presets import PRESETS, realistic_config, sandbox_config
+from trader_env.env.step_data import RISK_FEATURES
 from trader_env.env.trading_env import IntradayTradingEnv
 
 __all__ = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trader_env.env.market import RISK_FEATURES, PreparedMarket
+from trader_env.env.step_data import RISK_FEATURES, StepData
 
 
 class ObservationRows:
@@ -27,7 +27,7 @@ class ObservationRows:
         self.rows = np.zeros((0, n_columns), dtype=np.float32)
         self.row0 = 0
 
-    def start(self, market: PreparedMarket, start: int, end: int) -> None:
+    def start(self, market: StepData, start: int, end: int) -> None:
         """Rows for an episode deciding first at bar ``start`` and ending at bar ``end``:
         market columns, risk columns zero (flat, no drawdown), time left in the last one."""
         if not self.risk_features:

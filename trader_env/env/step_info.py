@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from trader_env.env.accounting import Portfolio
-from trader_env.env.market import PreparedMarket
+from trader_env.env.step_data import StepData
 
 
 class StepFills:
@@ -27,7 +27,7 @@ class StepFills:
 
 
 def bar_info(
-    market: PreparedMarket,
+    market: StepData,
     u: int,
     portfolio: Portfolio,
     equity: float,
@@ -79,7 +79,7 @@ def bar_info(
     }
 
 
-def reset_info(market: PreparedMarket, start: int, capital: float, stage: int) -> dict[str, Any]:
+def reset_info(market: StepData, start: int, capital: float, stage: int) -> dict[str, Any]:
     """The ``info`` of ``reset``: a flat account of ``capital`` at the first decision bar
     ``start``, and the curriculum ``stage`` in force."""
     return {

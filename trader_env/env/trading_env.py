@@ -46,11 +46,11 @@ from trader_env.env.accounting import Fill, Portfolio
 from trader_env.env.config import EnvConfig
 from trader_env.env.decision_interval import merge_bar_infos
 from trader_env.env.episode_stats import EpisodeStats
-from trader_env.env.market import PreparedMarket, observation_feature_names, prepare_market
 from trader_env.env.observation import ObservationRows
 from trader_env.env.position_sizing import make_sizer
 from trader_env.env.reward import RewardComposer
 from trader_env.env.risk_manager import RiskManager
+from trader_env.env.step_data import StepData, observation_feature_names, prepare_step_data
 from trader_env.env.step_info import StepFills, bar_info, reset_info
 from trader_env.env.turnover_penalty import DailyTurnoverPenalty
 from trader_env.env.volatility_penalty import VolatilityPenalty
@@ -100,7 +100,7 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
                 )
         self.config = config = config or EnvConfig()
         self.mode: Mode = mode
-        self._markets: tuple[PreparedMarket, ...] = tuple(prepare_market(a, config) for a in arrays)
+        self._markets: tuple[StepData, ...] = tuple(prepare_step_data(a, config) for a in arrays)
         self.feature_names: tuple[str, ...] = observation_feature_names(arrays[0], config)
         clip = float(config.obs_clip)
         self.action_space = spaces.Discrete(3)

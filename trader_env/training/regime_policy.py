@@ -325,7 +325,7 @@ def train_regime_policy(
     """
     from stable_baselines3.common.callbacks import CallbackList
 
-    from trader_env.env.market import observation_feature_names
+    from trader_env.env.step_data import observation_feature_names
     from trader_env.training.callbacks import DiagnosticsCallback, ProgressCallback
     from trader_env.training.factory import (
         build_model,

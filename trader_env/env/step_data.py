@@ -31,7 +31,7 @@ RISK_FEATURES: tuple[str, ...] = (
 
 
 @dataclass(frozen=True, eq=False)
-class PreparedMarket:
+class StepData:
     """One symbol's split ready for stepping; bar ``i`` is row ``i`` of every field."""
 
     symbol: str
@@ -93,7 +93,7 @@ def _check_prices(arrays: MarketArrays, name: str) -> None:
         )
 
 
-def prepare_market(arrays: MarketArrays, config: EnvConfig) -> PreparedMarket:
+def prepare_step_data(arrays: MarketArrays, config: EnvConfig) -> StepData:
     """Validate ``arrays`` and precompute everything the step needs.
 
     Raises ``ValueError`` naming the symbol and row for prices that are not finite and > 0,
@@ -147,7 +147,7 @@ def prepare_market(arrays: MarketArrays, config: EnvConfig) -> PreparedMarket:
             config.annualisation([arrays]),
         )
         size_cap = size_caps(volatility, config.volatility_penalty.target_sigma).tolist()
-    return PreparedMarket(
+    return StepData(
         symbol=symbol,
         n=n,
         open=arrays.open.tolist(),
