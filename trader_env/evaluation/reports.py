@@ -13,7 +13,7 @@ import math
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,10 +23,14 @@ from trader_env.atomic import atomic_path, atomic_write_text
 from trader_env.evaluation.metrics import validate_returns
 from trader_env.sessions import session_date_expr
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 PLOT_COLUMNS: tuple[str, ...] = ("symbol", "ts", "equity", "benchmark_equity", "position")
 
 
-def _headless_matplotlib() -> None:
+def headless_matplotlib() -> None:
+    """Render to files only (no display) and silence matplotlib's missing-font warnings."""
     import matplotlib
 
     # Reports are written by workers without a display; "Agg" renders to files only.
@@ -49,7 +53,7 @@ def write_tearsheet(
         raise ValueError("benchmark must have exactly the dates of daily_returns")
     if len(daily_returns) < 2:
         raise ValueError(f"a tear sheet needs at least 2 days of returns, got {len(daily_returns)}")
-    _headless_matplotlib()
+    headless_matplotlib()
     import quantstats as qs
 
     index = pd.DatetimeIndex(daily_returns.index)
@@ -84,7 +88,7 @@ def plot_equity(bars: pl.DataFrame, path: Path | str, title: str = "Backtest") -
         raise ValueError(f"per-bar frame lacks column(s) {sorted(missing)} needed for the plot")
     if bars.is_empty():
         raise ValueError("cannot plot an empty per-bar frame")
-    _headless_matplotlib()
+    headless_matplotlib()
     import matplotlib.pyplot as plt
 
     fig, (ax_equity, ax_drawdown, ax_position) = plt.subplots(
@@ -117,12 +121,7 @@ def plot_equity(bars: pl.DataFrame, path: Path | str, title: str = "Backtest") -
     ax_position.set_xlabel("bar (session date)")
     for axis in (ax_equity, ax_drawdown, ax_position):
         axis.grid(alpha=0.3)
-    fig.tight_layout()
-    destination = Path(path)
-    with atomic_path(destination) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return destination
+    return save_figure(fig, path)
 
 
 def _json_value(value: Any) -> Any:
@@ -171,3 +170,16 @@ def regime_table_markdown(table: pl.DataFrame) -> str:
             f"| {fmt(row.get('long_share', math.nan), '.0%')} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def save_figure(fig: Figure, path: Path | str) -> Path:
+    """Lay out ``fig``, write it as a PNG (110 dpi) to ``path`` atomically and close it.
+    Returns the written path."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    destination = Path(path)
+    with atomic_path(destination) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return destination

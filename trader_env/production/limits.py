@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from trader_env.atomic import atomic_path
 from trader_env.evaluation.psr import probabilistic_sharpe_ratio
 from trader_env.production.ledger import PERIODS_PER_YEAR, LedgerRow, forward_summary
 
@@ -112,9 +111,9 @@ def plot_forward(
     """
     if not rows:
         raise ValueError("cannot plot an empty forward ledger")
-    from trader_env.evaluation.reports import _headless_matplotlib
+    from trader_env.evaluation.reports import headless_matplotlib, save_figure
 
-    _headless_matplotlib()
+    headless_matplotlib()
     import matplotlib.pyplot as plt
 
     returns = np.array([row.daily_return for row in rows])
@@ -139,9 +138,4 @@ def plot_forward(
     axis.set_ylabel("equity")
     axis.grid(alpha=0.3)
     axis.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    destination = Path(path)
-    with atomic_path(destination) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return destination
+    return save_figure(fig, path)
