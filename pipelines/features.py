@@ -3,14 +3,11 @@
 No ``from __future__ import annotations``: Dagster reads the real annotations.
 """
 
-from functools import cache
-from typing import Any
-
 import dagster as dg
 import polars as pl
 
 from pipelines.metadata import plain_metadata, table
-from pipelines.partitions import BACKFILL_POLICY, environment_symbols, partitioned_output
+from pipelines.partitions import BACKFILL_POLICY, environment_definitions, partitioned_output
 from pipelines.settings import PipelineSettings
 from trader_env.features import (
     PARTS,
@@ -211,21 +208,7 @@ ENVIRONMENT_DEFINITIONS = (
 )
 
 
-@cache
-def _environment_definitions() -> dict[str, Any]:
-    assets, checks = build_features(environment_symbols())
-    built = dict(zip(ENVIRONMENT_DEFINITIONS, [*assets, *checks], strict=True))
-    # Module globals from now on, so that dg.load_assets_from_modules finds them too.
-    globals().update(built)
-    return built
-
-
-def __getattr__(name: str) -> Any:
-    # PEP 562, as in pipelines.market_data: the partitioned definitions of the environment's
-    # symbols, built when first asked for; importing this module reads no config.
-    if name in ENVIRONMENT_DEFINITIONS:
-        return _environment_definitions()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = environment_definitions(globals(), ENVIRONMENT_DEFINITIONS, build_features)
 
 
 @dg.asset(

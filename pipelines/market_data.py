@@ -5,14 +5,13 @@ real annotations at definition time.
 """
 
 from enum import Enum
-from functools import cache
 from typing import Any
 
 import dagster as dg
 import polars as pl
 
 from pipelines.metadata import plain_metadata, table
-from pipelines.partitions import BACKFILL_POLICY, environment_symbols, partitioned_output
+from pipelines.partitions import BACKFILL_POLICY, environment_definitions, partitioned_output
 from pipelines.settings import PipelineSettings
 from trader_env.contracts import BARS_SCHEMA
 from trader_env.data import (
@@ -211,19 +210,4 @@ def _bars_checks(
 ENVIRONMENT_DEFINITIONS = ("raw_bars", "bars", "bars_schema", "bars_ordering", "bars_price_sanity")
 
 
-@cache
-def _environment_definitions() -> dict[str, Any]:
-    assets, checks = build_market_data(environment_symbols())
-    built = dict(zip(ENVIRONMENT_DEFINITIONS, [*assets, *checks], strict=True))
-    # Module globals from now on, so that dg.load_assets_from_modules finds them too.
-    globals().update(built)
-    return built
-
-
-def __getattr__(name: str) -> Any:
-    # PEP 562: ``from pipelines.market_data import bars`` gives the definitions partitioned by
-    # the environment's symbols, built when first asked for, so that importing this module
-    # reads no config (the Definitions use build_market_data with their own partitions).
-    if name in ENVIRONMENT_DEFINITIONS:
-        return _environment_definitions()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = environment_definitions(globals(), ENVIRONMENT_DEFINITIONS, build_market_data)

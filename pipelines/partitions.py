@@ -13,6 +13,7 @@ command, the nightly schedule and the new-files sensor launch. A backfill from t
 launches one run per symbol (``BACKFILL_POLICY``), which the run queue executes in parallel.
 """
 
+from collections.abc import Callable, MutableMapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -71,6 +72,37 @@ def __getattr__(name: str) -> Any:
     if name == "SYMBOL_PARTITIONS":
         return environment_symbols()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+#: Builds a group's symbol-partitioned assets and checks for the given partitions.
+DefinitionsBuilder = Callable[
+    [dg.PartitionsDefinition],
+    tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]],
+]
+
+
+def environment_definitions(
+    module_globals: MutableMapping[str, Any], names: Sequence[str], build: DefinitionsBuilder
+) -> Callable[[str], Any]:
+    """A module ``__getattr__`` (PEP 562) giving ``names``: the assets then checks that
+    ``build`` makes for the environment's partitions (:func:`environment_symbols`), built on the
+    first access, so that importing the module reads no config (the Definitions call ``build``
+    with their own partitions). Once built they become module globals, so that
+    ``dg.load_assets_from_modules`` finds them too."""
+
+    @cache
+    def built() -> dict[str, Any]:
+        assets, checks = build(environment_symbols())
+        definitions = dict(zip(names, [*assets, *checks], strict=True))
+        module_globals.update(definitions)
+        return definitions
+
+    def module_getattr(name: str) -> Any:
+        if name in names:
+            return built()[name]
+        raise AttributeError(f"module {module_globals['__name__']!r} has no attribute {name!r}")
+
+    return module_getattr
 
 
 def all_symbols_tags(partitions: dg.PartitionsDefinition | None = None) -> dict[str, str]:
