@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import time
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -46,15 +46,8 @@ class MarketFeaturesConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     features: list[FeatureKind] = Field(
-        default=[
-            "log_return",
-            "realized_vol",
-            "rsi",
-            "atr_pct",
-            "close_zscore",
-            "volume_zscore",
-            "time_of_day",
-        ],
+        # Every family, in the order FeatureKind lists them.
+        default_factory=lambda: list(get_args(FeatureKind)),
         min_length=1,
         description="Feature families to compute, in output column order (no unit).",
     )
