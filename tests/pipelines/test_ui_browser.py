@@ -204,12 +204,10 @@ def test_ui_shows_the_phase_assets_and_their_gates(dagster_dev, browser, tmp_pat
     assert browser.save_screenshot(str(tmp_path / "phase2_checks.png"))
 
 
-def test_graphql_launch_materializes_market_data(dagster_dev) -> None:
+def _assert_run_succeeds(client, run_id: str, server: DevServer) -> None:
+    """Wait for the run ``run_id`` launched through ``client`` to end; fail unless it succeeded."""
     from dagster import DagsterRunStatus
-    from dagster_graphql import DagsterGraphQLClient
 
-    client = DagsterGraphQLClient("127.0.0.1", port_number=dagster_dev.port)
-    run_id = client.submit_job_execution("market_data", tags=all_symbols_tags())
     finished = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
     status: list[DagsterRunStatus] = []
 
@@ -217,8 +215,16 @@ def test_graphql_launch_materializes_market_data(dagster_dev) -> None:
         status.append(client.get_run_status(run_id))
         return status[-1] in finished
 
-    _wait_until(done, RUN_TIMEOUT_S, f"run {run_id}", dagster_dev)
-    assert status[-1] == DagsterRunStatus.SUCCESS, dagster_dev.log_tail()
+    _wait_until(done, RUN_TIMEOUT_S, f"run {run_id}", server)
+    assert status[-1] == DagsterRunStatus.SUCCESS, server.log_tail()
+
+
+def test_graphql_launch_materializes_market_data(dagster_dev) -> None:
+    from dagster_graphql import DagsterGraphQLClient
+
+    client = DagsterGraphQLClient("127.0.0.1", port_number=dagster_dev.port)
+    run_id = client.submit_job_execution("market_data", tags=all_symbols_tags())
+    _assert_run_succeeds(client, run_id, dagster_dev)
     stored = pl.concat(
         pl.read_parquet(dagster_dev.storage / "assets" / "bars" / f"{symbol}.parquet")
         for symbol in ("SYNA", "SYNB")
@@ -247,7 +253,6 @@ def test_launchpad_shows_the_settings_and_a_run_uses_the_ones_launched_with(
         assert line in launchpad, launchpad
     assert browser.save_screenshot(str(tmp_path / "launchpad.png"))
 
-    from dagster import DagsterRunStatus
     from dagster_graphql import DagsterGraphQLClient
 
     other_root = tmp_path / "other_storage"
@@ -257,15 +262,7 @@ def test_launchpad_shows_the_settings_and_a_run_uses_the_ones_launched_with(
         run_config={"resources": {"settings": {"config": {"storage_root": str(other_root)}}}},
         tags=all_symbols_tags(),
     )
-    finished = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
-    status: list[DagsterRunStatus] = []
-
-    def done() -> bool:
-        status.append(client.get_run_status(run_id))
-        return status[-1] in finished
-
-    _wait_until(done, RUN_TIMEOUT_S, f"run {run_id}", dagster_dev)
-    assert status[-1] == DagsterRunStatus.SUCCESS, dagster_dev.log_tail()
+    _assert_run_succeeds(client, run_id, dagster_dev)
     written = sorted(p.name for p in (other_root / "assets" / "bars").glob("*.parquet"))
     assert written == ["SYNA.parquet", "SYNB.parquet"]
 
