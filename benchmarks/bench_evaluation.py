@@ -107,8 +107,11 @@ def trained_models(config: EnvConfig, data: list[MarketArrays]) -> dict[str, Any
     from stable_baselines3 import PPO
 
     from trader_env.env import make_vec_env
+    from trader_env.training.factory import make_sb3_logger
 
     env = make_vec_env(config, data, 2, seed=0, monitor=False)
+    # SB3's default logger would leave a folder in /tmp per model.
+    quiet = make_sb3_logger()
     ppo = PPO(
         "MlpPolicy",
         env,
@@ -117,7 +120,9 @@ def trained_models(config: EnvConfig, data: list[MarketArrays]) -> dict[str, Any
         policy_kwargs={"net_arch": {"pi": [64, 64], "vf": [64, 64]}},
         seed=0,
         device="cpu",
-    ).learn(8_192)
+    )
+    ppo.set_logger(quiet)
+    ppo.learn(8_192)
     rppo = RecurrentPPO(
         "MlpLstmPolicy",
         env,
@@ -127,7 +132,9 @@ def trained_models(config: EnvConfig, data: list[MarketArrays]) -> dict[str, Any
         policy_kwargs={"net_arch": [128, 128], "lstm_hidden_size": 128},
         seed=0,
         device="cpu",
-    ).learn(1_024)
+    )
+    rppo.set_logger(quiet)
+    rppo.learn(1_024)
     return {"PPO MlpPolicy 64x64": ppo, "RecurrentPPO MlpLstmPolicy LSTM 128 + 128x128": rppo}
 
 

@@ -27,6 +27,7 @@ from trader_env.evaluation.inference import (
     FastMlpPolicy,
     fast_policy,
 )
+from trader_env.training.factory import make_sb3_logger
 
 MarketFactory = Callable[..., MarketArrays]
 N_ENVS = 4
@@ -95,6 +96,7 @@ def trained_ppo(markets: list[MarketArrays], config: EnvConfig) -> PPO:
         seed=0,
         device="cpu",
     )
+    model.set_logger(make_sb3_logger())  # SB3's default logger leaves a folder in /tmp
     return model.learn(2048)
 
 
@@ -112,6 +114,7 @@ def trained_recurrent(markets: list[MarketArrays], config: EnvConfig) -> Recurre
         seed=0,
         device="cpu",
     )
+    model.set_logger(make_sb3_logger())
     return model.learn(512)
 
 
