@@ -224,6 +224,14 @@ class TrainingConfig(_Strict):
         default_factory=SelectionConfig,
         description="Keep the best of the periodic checkpoints by a slice held out of training.",
     )
+    ensemble: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Seed ensemble: train the phase this many times (seeds seed, seed + 1000, "
+        "...) and act on the members' mean action probabilities (trader_env.training.ensemble; "
+        "PPO MlpPolicy only); 1: a single model. Costs this many times the training time.",
+    )
 
 
 class EvaluationConfig(_Strict):
@@ -358,6 +366,14 @@ class PhaseConfig(_Strict):
             raise ValueError(
                 "regime_policy routes on the regime one-hot in the observation: set "
                 "env.include_regime (plan.regime_detection) to true"
+            )
+        if self.training.ensemble > 1 and (
+            self.algorithm.name != "PPO" or self.regime_policy is not None
+        ):
+            raise ValueError(
+                f"training.ensemble ({self.training.ensemble}) votes with PPO MlpPolicy members "
+                f"only; this phase trains {self.algorithm.name}"
+                + (" behind a regime router" if self.regime_policy is not None else "")
             )
         last_stage = len(self.env.curriculum.stages) - 1
         for check in self.training_checks:

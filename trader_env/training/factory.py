@@ -7,6 +7,7 @@ gets an explicit SB3 logger, so ``learn()`` never creates a ``/tmp/SB3-*`` folde
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,8 @@ from trader_env.contracts import MarketArrays
 from trader_env.env import make_vec_env
 from trader_env.phase_config import PhaseConfig, TrainingConfig
 
-if TYPE_CHECKING:  # regime_policy imports this module
+if TYPE_CHECKING:  # regime_policy and ensemble import this module
+    from trader_env.training.ensemble import SeedEnsemblePolicy
     from trader_env.training.regime_policy import RegimeRouterPolicy
 
 #: Hyperparameters passed to the SB3 constructor under their own names.
@@ -40,11 +42,15 @@ _SB3_HYPERPARAMETERS = (
 )
 
 
-def algorithm_class(name: str) -> type[OnPolicyAlgorithm] | type[RegimeRouterPolicy]:
+def algorithm_class(
+    name: str,
+) -> type[OnPolicyAlgorithm] | type[RegimeRouterPolicy] | type[SeedEnsemblePolicy]:
     """The class that trains or loads models of an algorithm name: the SB3 class of an
-    :class:`~trader_env.phase_config.AlgorithmConfig` name, or phase 6's
+    :class:`~trader_env.phase_config.AlgorithmConfig` name, phase 6's
     :class:`~trader_env.training.regime_policy.RegimeRouterPolicy` (``"RegimeRouter"``, load
-    only). Every one has ``load(path, device=...)`` returning an object with ``predict``."""
+    only) or a :class:`~trader_env.training.ensemble.SeedEnsemblePolicy` (``"SeedEnsemble"``,
+    load only). Every one has ``load(path, device=...)`` returning an object with
+    ``predict``."""
     if name == "PPO":
         return PPO
     if name == "RecurrentPPO":
@@ -55,8 +61,13 @@ def algorithm_class(name: str) -> type[OnPolicyAlgorithm] | type[RegimeRouterPol
         from trader_env.training.regime_policy import RegimeRouterPolicy
 
         return RegimeRouterPolicy
+    if name == "SeedEnsemble":
+        from trader_env.training.ensemble import SeedEnsemblePolicy
+
+        return SeedEnsemblePolicy
     raise ValueError(
-        f"unknown algorithm {name!r}: expected 'PPO', 'RecurrentPPO' or 'RegimeRouter'"
+        f"unknown algorithm {name!r}: expected 'PPO', 'RecurrentPPO', 'RegimeRouter' or "
+        "'SeedEnsemble'"
     )
 
 
@@ -169,6 +180,14 @@ def load_warm_start(
     path = Path(path)
     if not path.is_file():
         return None, f"started fresh: no previous model at {path}"
+    from trader_env.training.ensemble import extract_member, is_ensemble_file
+
+    if is_ensemble_file(path):
+        # Continue from the member trained with the previous phase's own seed.
+        with tempfile.TemporaryDirectory(prefix="ensemble-warm-start-") as scratch:
+            member = extract_member(path, 0, Path(scratch))
+            model, note = load_warm_start(member, vec_env, config, device, tensorboard_dir)
+        return model, f"{note} (member 0 of the seed ensemble {path.name})"
     cls = trainable_class(config.algorithm.name)
     expected_policy = cls.policy_aliases[config.algorithm.policy]
     data, _, _ = load_from_zip_file(path, device="cpu", load_data=True)

@@ -109,6 +109,23 @@ def train_phase(
         return train_regime_policy(
             config, train_arrays, output_path, warm_start_path, logger, tensorboard_dir
         )
+    if config.training.ensemble > 1:
+        from trader_env.training.ensemble import train_seed_ensemble
+
+        def train_member(member: PhaseConfig, path: Path) -> TrainingResult:
+            return train_phase(
+                member,
+                train_arrays,
+                path,
+                warm_start_path,
+                logger,
+                tensorboard_dir / f"seed{member.training.seed}" if tensorboard_dir else None,
+                extra_callbacks,
+                progress_interval_s,
+                selection,
+            )
+
+        return train_seed_ensemble(config, output_path, train_member)
     device = configure_torch(config.training)
     vec_env = make_training_env(config, train_arrays)
     try:
