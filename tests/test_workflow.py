@@ -222,3 +222,27 @@ def test_promotion_reads_validation_never_test(trained, evaluated, tmp_path: Pat
         assert remeasure_champion(better.champion, market, tripled) != pytest.approx(
             remeasure_champion(better.champion, market, costs)
         )
+
+
+def test_a_seed_ensemble_phase_trains_evaluates_and_records_its_members(tmp_path) -> None:
+    """Phase 2 as a seed ensemble with checkpoint selection goes through the same workflow as a
+    single model: one file, the members' kept checkpoints in its selection record, and an
+    evaluation with baselines and a gate verdict."""
+    market = default_market_data(profile="test")
+    overrides = {
+        "training": {
+            "ensemble": 2,
+            "warm_start": False,
+            "selection": {"fraction": 0.2, "checkpoints": 2},
+        }
+    }
+    config = load_phase_config(2, profile="test", overrides=overrides)
+    model = train_phase_model(config, market, tmp_path, frame_fingerprint(market.bars))
+    assert model.algorithm == "SeedEnsemble" and model.model_path.is_file()
+    assert model.selection is not None
+    assert [m["seed"] for m in model.selection["members"]] == [42, 1042]
+    assert model.selection["reason"].startswith("member seed 42: ")
+    assert model.training_checks.passed, model.training_checks
+    evaluation = evaluate_phase_model(model, market, tmp_path, model.config.env)
+    assert set(BASELINES) <= set(evaluation.baselines["validation"])
+    assert evaluation.metrics["validation"]["n_days"] > 0
