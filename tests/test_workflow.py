@@ -12,11 +12,18 @@ import pytest
 
 from trader_env.costs import production_costs
 from trader_env.dataset import default_market_data
+from trader_env.evaluation.backtest import run_backtest
 from trader_env.evaluation.baselines import BASELINES
 from trader_env.evaluation.gates import evaluate_gate
 from trader_env.lineage import frame_fingerprint
 from trader_env.phase_config import load_phase_config
-from trader_env.workflow import evaluate_phase_model, pick_candidate, train_phase_model
+from trader_env.training.selection import carve_selection_slice, selection_scores
+from trader_env.workflow import (
+    evaluate_phase_model,
+    load_policy,
+    pick_candidate,
+    train_phase_model,
+)
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +248,22 @@ def test_a_seed_ensemble_phase_trains_evaluates_and_records_its_members(tmp_path
     assert model.algorithm == "SeedEnsemble" and model.model_path.is_file()
     assert model.selection is not None
     assert [m["seed"] for m in model.selection["members"]] == [42, 1042]
-    assert model.selection["reason"].startswith("member seed 42: ")
+    # The ensemble is scored on the slice itself: its score is not its members' mean.
+    scores = model.selection["ensemble_scores"]
+    assert model.selection["kept_score"] == scores["sharpe"]
+    assert set(scores) == {"sharpe", "net_pnl", "daily_turnover"}
+    assert model.selection["reason"].startswith("ensemble of the members' kept checkpoints")
+    _, held_out, _ = carve_selection_slice(
+        market.arrays("train"), 0.2, market.splits.embargo_sessions
+    )
+    replayed = run_backtest(
+        load_policy("SeedEnsemble", model.model_path),
+        held_out,
+        model.config.env,
+        session_timezone=market.splits.session_timezone,
+    )
+    assert selection_scores(replayed) == scores
+    assert "member seed 1042: " in model.selection["reason"]
     assert model.training_checks.passed, model.training_checks
     evaluation = evaluate_phase_model(model, market, tmp_path, model.config.env)
     assert set(BASELINES) <= set(evaluation.baselines["validation"])

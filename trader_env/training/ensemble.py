@@ -200,18 +200,25 @@ def extract_member(path: Path, index: int, folder: Path) -> Path:
 
 
 TrainOne = Callable[["PhaseConfig", Path], "TrainingResult"]
+#: Scores of a policy on the selection slice (see ``selection.selection_scores``).
+ScoreOnSlice = Callable[["SeedEnsemblePolicy"], dict[str, float]]
 
 
 def train_seed_ensemble(
-    config: PhaseConfig, output_path: Path, train_one: TrainOne
+    config: PhaseConfig,
+    output_path: Path,
+    train_one: TrainOne,
+    score_on_slice: ScoreOnSlice | None = None,
 ) -> TrainingResult:
     """Train ``training.ensemble`` members with :func:`member_seeds` and save the ensemble.
 
     ``train_one(member_config, path)`` trains one member as a single run of the phase (same
     data, warm start, selection slice and callbacks) and saves it at ``path``. The result's
-    diagnostics are member 0's with every member's ``finals`` under ``members``; its
-    ``selection`` lists each member's kept checkpoint. Nothing is written to ``output_path``
-    unless every member trained.
+    diagnostics are member 0's with every member's ``finals`` under ``members``. With
+    checkpoint selection, ``selection`` lists each member's kept checkpoint and, from
+    ``score_on_slice``, the ensemble's own scores on the selection slice: its ``kept_score``
+    (what variants and tuning trials are compared by) is the ensemble's, not its members'.
+    Nothing is written to ``output_path`` unless every member trained.
     """
     from trader_env.training.train import TrainingResult
 
@@ -227,7 +234,9 @@ def train_seed_ensemble(
         from stable_baselines3 import PPO
 
         models = [PPO.load(r.model_path, device="cpu") for r in results]
-        SeedEnsemblePolicy(models, seeds, sampling_seed=config.training.seed).save(output_path)
+        policy = SeedEnsemblePolicy(models, seeds, sampling_seed=config.training.seed)
+        own = score_on_slice(policy) if score_on_slice is not None else None
+        policy.save(output_path)
     wall_time = time.perf_counter() - start
     first = results[0]
     diagnostics = dict(first.diagnostics)
@@ -238,15 +247,20 @@ def train_seed_ensemble(
     timesteps = sum(r.timesteps for r in results)
     selection = None
     chosen = [r.selection for r in results]
-    if all(c is not None for c in chosen):
+    if own is not None and all(c is not None for c in chosen):
         kept = [c for c in chosen if c is not None]
+        metric = kept[0]["metric"]
+        members_reason = "; ".join(
+            f"member seed {seed}: {c['reason']}" for seed, c in zip(seeds, kept, strict=True)
+        )
         selection = {
-            # The ensemble itself is not scored on the slice: its score is its members' mean.
-            "kept_score": float(np.mean([c["kept_score"] for c in kept])),
+            "metric": metric,
+            "kept_score": own[metric],
+            "ensemble_scores": own,
+            "member_mean_score": float(np.mean([c["kept_score"] for c in kept])),
             "kept_timesteps": [c["kept_timesteps"] for c in kept],
-            "reason": "; ".join(
-                f"member seed {seed}: {c['reason']}" for seed, c in zip(seeds, kept, strict=True)
-            ),
+            "reason": f"ensemble of the members' kept checkpoints scores {metric} "
+            f"{own[metric]:.4g} on the selection slice; {members_reason}",
             "members": [{"seed": seed, **c} for seed, c in zip(seeds, kept, strict=True)],
         }
     return TrainingResult(

@@ -15,6 +15,8 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from trader_env.atomic import atomic_path
 from trader_env.contracts import MarketArrays
+from trader_env.evaluation.backtest import run_backtest
+from trader_env.evaluation.backtest_result import Policy
 from trader_env.phase_config import PhaseConfig
 from trader_env.training.callbacks import (
     CurriculumCallback,
@@ -28,7 +30,7 @@ from trader_env.training.factory import (
     load_warm_start,
     make_training_env,
 )
-from trader_env.training.selection import CheckpointSelectionCallback
+from trader_env.training.selection import CheckpointSelectionCallback, selection_scores
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,18 @@ def train_phase(
                 selection,
             )
 
-        return train_seed_ensemble(config, output_path, train_member)
+        score = None
+        if selection is not None and config.training.selection.enabled:
+            chosen = selection
+
+            def score(policy: Policy) -> dict[str, float]:
+                return selection_scores(
+                    run_backtest(
+                        policy, chosen.arrays, config.env, session_timezone=chosen.session_timezone
+                    )
+                )
+
+        return train_seed_ensemble(config, output_path, train_member, score)
     device = configure_torch(config.training)
     vec_env = make_training_env(config, train_arrays)
     try:
