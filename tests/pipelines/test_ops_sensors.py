@@ -180,8 +180,12 @@ def test_nightly_schedule_requests_nightly_retrain_at_two() -> None:
     assert schedule.execution_timezone == jobs.SCHEDULE_TIMEZONE
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     tick_time = dt.datetime(2026, 11, 24, 2, 0, tzinfo=ZoneInfo(jobs.SCHEDULE_TIMEZONE))
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick_time)
+    # The context enters its own instance (from the ref of this one) and leaves it, and the
+    # definitions state storage it sets for the thread, only when the context is exited.
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_schedule_context(instance=instance, scheduled_execution_time=tick_time) as context,
+    ):
         data = schedule.evaluate_tick(context)
     assert data.skip_message is None
     assert len(data.run_requests) == 1
