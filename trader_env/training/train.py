@@ -112,33 +112,17 @@ def train_phase(
             config, train_arrays, output_path, warm_start_path, logger, tensorboard_dir
         )
     if config.training.ensemble > 1:
-        from trader_env.training.ensemble import train_seed_ensemble
-
-        def train_member(member: PhaseConfig, path: Path) -> TrainingResult:
-            return train_phase(
-                member,
-                train_arrays,
-                path,
-                warm_start_path,
-                logger,
-                tensorboard_dir / f"seed{member.training.seed}" if tensorboard_dir else None,
-                extra_callbacks,
-                progress_interval_s,
-                selection,
-            )
-
-        score = None
-        if selection is not None and config.training.selection.enabled:
-            chosen = selection
-
-            def score(policy: Policy) -> dict[str, float]:
-                return selection_scores(
-                    run_backtest(
-                        policy, chosen.arrays, config.env, session_timezone=chosen.session_timezone
-                    )
-                )
-
-        return train_seed_ensemble(config, output_path, train_member, score)
+        return _train_seed_ensemble(
+            config,
+            train_arrays,
+            output_path,
+            warm_start_path,
+            logger,
+            tensorboard_dir,
+            extra_callbacks,
+            progress_interval_s,
+            selection,
+        )
     device = configure_torch(config.training)
     vec_env = make_training_env(config, train_arrays)
     try:
@@ -175,6 +159,49 @@ def train_phase(
         ),
         selection=selected,
     )
+
+
+def _train_seed_ensemble(
+    config: PhaseConfig,
+    train_arrays: Sequence[MarketArrays],
+    output_path: Path,
+    warm_start_path: Path | None,
+    logger: SupportsInfo | None,
+    tensorboard_dir: Path | None,
+    extra_callbacks: Sequence[BaseCallback],
+    progress_interval_s: float,
+    selection: SelectionSlice | None,
+) -> TrainingResult:
+    """:func:`train_phase` for ``training.ensemble`` > 1: each member is a single run of
+    :func:`train_phase` (same arguments, its own seed); with selection, the ensemble is scored
+    on the slice as a checkpoint is (:mod:`trader_env.training.ensemble`)."""
+    from trader_env.training.ensemble import train_seed_ensemble
+
+    def train_member(member: PhaseConfig, path: Path) -> TrainingResult:
+        return train_phase(
+            member,
+            train_arrays,
+            path,
+            warm_start_path,
+            logger,
+            tensorboard_dir / f"seed{member.training.seed}" if tensorboard_dir else None,
+            extra_callbacks,
+            progress_interval_s,
+            selection,
+        )
+
+    score = None
+    if selection is not None and config.training.selection.enabled:
+        chosen = selection
+
+        def score(policy: Policy) -> dict[str, float]:
+            return selection_scores(
+                run_backtest(
+                    policy, chosen.arrays, config.env, session_timezone=chosen.session_timezone
+                )
+            )
+
+    return train_seed_ensemble(config, output_path, train_member, score)
 
 
 def _initial_model(
