@@ -21,6 +21,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from trader_env.contracts import MarketArrays
 from trader_env.env.config import EnvConfig
 from trader_env.evaluation.backtest import BacktestResult, run_backtest
+from trader_env.evaluation.backtest_result import Policy
 from trader_env.evaluation.metrics import daily_turnover
 from trader_env.phase_config import SelectionConfig
 
@@ -103,6 +104,13 @@ def selection_scores(result: BacktestResult) -> dict[str, float]:
     }
 
 
+def score_on_slice(
+    policy: Policy, arrays: Sequence[MarketArrays], env: EnvConfig, session_timezone: str
+) -> dict[str, float]:
+    """:func:`selection_scores` of a deterministic backtest of ``policy`` on the slice."""
+    return selection_scores(run_backtest(policy, arrays, env, session_timezone=session_timezone))
+
+
 class CheckpointSelectionCallback(BaseCallback):
     """Score the policy on the selection slice after the first update past every
     ``total_timesteps / checkpoints`` steps and at the end of training; keep the best weights
@@ -136,8 +144,10 @@ class CheckpointSelectionCallback(BaseCallback):
         self._best_timesteps = -1
 
     def _score(self) -> None:
-        result = run_backtest(self.model, self._arrays, self._env, session_timezone=self._timezone)
-        scores = {"timesteps": float(self.model.num_timesteps), **selection_scores(result)}
+        scores = {
+            "timesteps": float(self.model.num_timesteps),
+            **score_on_slice(self.model, self._arrays, self._env, self._timezone),
+        }
         self.scores.append(scores)
         # Ties keep the later checkpoint: more training at the same held-out score.
         if scores[self._metric] >= self._best_score:

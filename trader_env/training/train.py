@@ -15,7 +15,6 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from trader_env.atomic import atomic_path
 from trader_env.contracts import MarketArrays
-from trader_env.evaluation.backtest import run_backtest
 from trader_env.evaluation.backtest_result import Policy
 from trader_env.phase_config import PhaseConfig
 from trader_env.training.callbacks import (
@@ -30,7 +29,7 @@ from trader_env.training.factory import (
     load_warm_start,
     make_training_env,
 )
-from trader_env.training.selection import CheckpointSelectionCallback, selection_scores
+from trader_env.training.selection import CheckpointSelectionCallback, score_on_slice
 
 
 @dataclass(frozen=True)
@@ -195,11 +194,7 @@ def _train_seed_ensemble(
         chosen = selection
 
         def score(policy: Policy) -> dict[str, float]:
-            return selection_scores(
-                run_backtest(
-                    policy, chosen.arrays, config.env, session_timezone=chosen.session_timezone
-                )
-            )
+            return score_on_slice(policy, chosen.arrays, config.env, chosen.session_timezone)
 
     return train_seed_ensemble(config, output_path, train_member, score)
 
