@@ -18,6 +18,7 @@ from trader_env.training.ensemble import (
     is_ensemble_file,
     member_seeds,
 )
+from trader_env.training.regime_policy import is_router_file, warm_start_files
 from trader_env.workflow import load_policy
 from trader_env.yaml_config import ConfigError
 
@@ -145,5 +146,16 @@ def test_a_file_that_is_not_an_ensemble_is_named(tmp_path) -> None:
     path = tmp_path / "other.zip"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("data", "{}")
-    with pytest.raises(ValueError, match=r"other\.zip is not a seed ensemble"):
+    with pytest.raises(
+        ValueError, match=r"other\.zip is not a SeedEnsemble file: it has no manifest"
+    ):
         SeedEnsemblePolicy.load(path)
+
+
+def test_an_ensemble_is_not_taken_for_a_regime_router(trained_ensemble, tmp_path) -> None:
+    """Both are zips with a manifest: phase 6 warm-starting from an ensemble phase 5 must treat
+    it as one model (member 0, via load_warm_start), not read it as a router's specialists."""
+    _, result, _ = trained_ensemble
+    assert not is_router_file(result.model_path)
+    files = warm_start_files(result.model_path, tmp_path)
+    assert set(files.values()) == {result.model_path}

@@ -25,7 +25,6 @@ member, so the backtest, the champion registry and serving load it like any mode
 from __future__ import annotations
 
 import io
-import json
 import tempfile
 import time
 import zipfile
@@ -35,7 +34,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from trader_env.atomic import atomic_path
+from trader_env.training.model_archive import (
+    archive_algorithm,
+    read_manifest,
+    write_model_archive,
+)
 
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
@@ -46,11 +49,17 @@ if TYPE_CHECKING:
 
 #: The algorithm name phase models and champion records carry for this policy.
 SEED_ENSEMBLE = "SeedEnsemble"
-MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 #: Seed offset between members: far above any ``n_envs``, so no two members' env copies
 #: (seeded ``seed + copy``) share a seed.
 SEED_STRIDE = 1000
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of ``(n, n_actions)`` logits (shifted by each row's maximum)."""
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities: np.ndarray = shifted / shifted.sum(axis=1, keepdims=True)
+    return probabilities
 
 
 def member_seeds(seed: int, members: int) -> list[int]:
@@ -107,13 +116,8 @@ class SeedEnsemblePolicy:
                 f"(n, {', '.join(map(str, self.observation_shape))})"
             )
         x = batch.reshape(batch.shape[0], -1)
-        total = np.zeros(0)
-        for head in self.heads:
-            logits = head.logits(x)
-            shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-            probs = shifted / shifted.sum(axis=1, keepdims=True)
-            total = probs if total.size == 0 else total + probs
-        return total / len(self.heads)
+        mean: np.ndarray = np.mean([_softmax(head.logits(x)) for head in self.heads], axis=0)
+        return mean
 
     def predict(
         self,
@@ -141,14 +145,10 @@ class SeedEnsemblePolicy:
 
     def save(self, path: Path | str) -> Path:
         """Write the ensemble to ``path`` atomically (one zip file)."""
-        path = Path(path)
-        with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w") as archive:
-            archive.writestr(MANIFEST, json.dumps(self.manifest(), indent=2))
-            for name, model in zip(self.manifest()["members"], self.models, strict=True):
-                buffer = io.BytesIO()
-                model.save(buffer)
-                archive.writestr(name, buffer.getvalue())
-        return path
+        manifest = self.manifest()
+        return write_model_archive(
+            path, manifest, dict(zip(manifest["members"], self.models, strict=True))
+        )
 
     @classmethod
     def load(cls, path: Path | str, device: str = "cpu", **_: Any) -> SeedEnsemblePolicy:
@@ -158,7 +158,7 @@ class SeedEnsemblePolicy:
 
         path = Path(path)
         with zipfile.ZipFile(path) as archive:
-            manifest = read_manifest(archive, path)
+            manifest = read_manifest(archive, path, SEED_ENSEMBLE, FORMAT_VERSION)
             models = [
                 PPO.load(io.BytesIO(archive.read(name)), device="cpu")
                 for name in manifest["members"]
@@ -166,34 +166,15 @@ class SeedEnsemblePolicy:
         return cls(models, manifest["seeds"])
 
 
-def read_manifest(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
-    """The manifest of a saved ensemble, refusing a file that is not one (naming it)."""
-    try:
-        manifest: dict[str, Any] = json.loads(archive.read(MANIFEST))
-    except KeyError:
-        raise ValueError(f"{path} is not a seed ensemble: it has no {MANIFEST}") from None
-    if manifest.get("algorithm") != SEED_ENSEMBLE or manifest.get("format") != FORMAT_VERSION:
-        raise ValueError(
-            f"{path}: {MANIFEST} says algorithm {manifest.get('algorithm')!r} format "
-            f"{manifest.get('format')!r}, expected {SEED_ENSEMBLE!r} format {FORMAT_VERSION}"
-        )
-    return manifest
-
-
 def is_ensemble_file(path: Path | str) -> bool:
     """True when ``path`` is a zip written by :meth:`SeedEnsemblePolicy.save`."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            read_manifest(archive, Path(path))
-    except (OSError, ValueError, zipfile.BadZipFile):
-        return False
-    return True
+    return archive_algorithm(path) == SEED_ENSEMBLE
 
 
 def extract_member(path: Path, index: int, folder: Path) -> Path:
     """Write member ``index`` of the ensemble at ``path`` into ``folder`` as an SB3 zip."""
     with zipfile.ZipFile(path) as archive:
-        name = read_manifest(archive, path)["members"][index]
+        name = read_manifest(archive, path, SEED_ENSEMBLE, FORMAT_VERSION)["members"][index]
         target = folder / f"{path.stem}-{name}"
         target.write_bytes(archive.read(name))
     return target

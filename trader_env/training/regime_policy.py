@@ -28,7 +28,6 @@ model serves each regime) and one SB3 zip per trained model.
 from __future__ import annotations
 
 import io
-import json
 import tempfile
 import time
 import zipfile
@@ -38,8 +37,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from trader_env.atomic import atomic_path
 from trader_env.contracts import REGIMES, MarketArrays
+from trader_env.training.model_archive import (
+    archive_algorithm,
+    read_manifest,
+    write_model_archive,
+)
 
 if TYPE_CHECKING:
     from trader_env.phase_config import PhaseConfig
@@ -49,7 +52,6 @@ if TYPE_CHECKING:
 #: The algorithm name phase models and champion records carry for this policy.
 REGIME_ROUTER = "RegimeRouter"
 GENERALIST = "generalist"
-MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 
 
@@ -176,14 +178,8 @@ class RegimeRouterPolicy:
 
     def save(self, path: Path | str) -> Path:
         """Write the policy to ``path`` atomically (one zip file)."""
-        path = Path(path)
-        with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w") as archive:
-            archive.writestr(MANIFEST, json.dumps(self.manifest(), indent=2))
-            for name, model in self.models.items():
-                buffer = io.BytesIO()
-                model.save(buffer)
-                archive.writestr(f"{name}.zip", buffer.getvalue())
-        return path
+        models = {f"{name}.zip": model for name, model in self.models.items()}
+        return write_model_archive(path, self.manifest(), models)
 
     @classmethod
     def load(cls, path: Path | str, device: str = "cpu", **_: Any) -> RegimeRouterPolicy:
@@ -192,7 +188,7 @@ class RegimeRouterPolicy:
 
         path = Path(path)
         with zipfile.ZipFile(path) as archive:
-            manifest = read_manifest(archive, path)
+            manifest = read_manifest(archive, path, REGIME_ROUTER, FORMAT_VERSION)
             models = {
                 name: trainable_class(manifest["base_algorithm"][name]).load(
                     io.BytesIO(archive.read(f"{name}.zip")), device=device
@@ -208,24 +204,10 @@ class RegimeRouterPolicy:
         )
 
 
-def read_manifest(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
-    """The manifest of a saved router, refusing a file that is not one (naming it)."""
-    try:
-        manifest: dict[str, Any] = json.loads(archive.read(MANIFEST))
-    except KeyError:
-        raise ValueError(f"{path}: not a regime router file (no {MANIFEST})") from None
-    if manifest.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{path}: router format {manifest.get('format')!r}, expected 1")
-    return manifest
-
-
 def is_router_file(path: Path | str) -> bool:
-    """Whether ``path`` is a saved :class:`RegimeRouterPolicy` (not a plain SB3 model)."""
-    path = Path(path)
-    if not path.is_file() or not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return MANIFEST in archive.namelist()
+    """Whether ``path`` is a saved :class:`RegimeRouterPolicy` (not a plain SB3 model, nor
+    another composite such as a seed ensemble)."""
+    return archive_algorithm(path) == REGIME_ROUTER
 
 
 # ---------------------------------------------------------------------- training data
@@ -297,7 +279,7 @@ def warm_start_files(path: Path | None, folder: Path) -> dict[str, Path]:
         return {name: Path(path) for name in (*REGIMES, GENERALIST)}
     files: dict[str, Path] = {}
     with zipfile.ZipFile(path) as archive:
-        manifest = read_manifest(archive, Path(path))
+        manifest = read_manifest(archive, Path(path), REGIME_ROUTER, FORMAT_VERSION)
         for name in manifest["models"]:
             target = folder / f"{name}.zip"
             target.write_bytes(archive.read(f"{name}.zip"))
