@@ -191,7 +191,7 @@ def _row(seed, name, model, market, oracle, baselines, n_symbols) -> dict[str, A
         "timesteps": model.timesteps,
         "warm_start": model.warm_start_note,
         "selection": (model.selection or {}).get("reason", "none"),
-        # The kept checkpoint's score on the selection slice (a seed ensemble: its members' mean).
+        # The kept checkpoint's score on the selection slice (a seed ensemble: its own score).
         "selection_score": (model.selection or {}).get("kept_score"),
         "decision_interval": config.env.decision_interval,
         "model_path": str(model.model_path),
