@@ -17,6 +17,7 @@ import dagster as dg
 import pandas as pd
 import polars as pl
 
+from pipelines.features import features_config_for
 from pipelines.metadata import json_safe, plain_metadata
 from pipelines.settings import PipelineSettings
 from pipelines.summary import display_sharpe
@@ -158,7 +159,13 @@ def _build_model_asset(phase: int) -> dg.AssetsDefinition:
     ) -> dg.Output[PhaseModel]:
         costs = symbol_costs(inputs["bars"], inputs["splits"], settings)
         config = phase_config(phase, costs, settings)
-        market = Dataset(inputs["bars"], inputs["features"], inputs["regimes"], inputs["splits"])
+        market = Dataset(
+            inputs["bars"],
+            inputs["features"],
+            inputs["regimes"],
+            inputs["splits"],
+            features_config_for(inputs["bars"], settings),
+        )
         model = train_phase_model(
             config,
             market,

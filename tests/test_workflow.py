@@ -24,6 +24,7 @@ from trader_env.workflow import (
     pick_candidate,
     train_phase_model,
 )
+from trader_env.workflow.training import training_arrays
 
 
 @pytest.fixture(scope="module")
@@ -268,3 +269,34 @@ def test_a_seed_ensemble_phase_trains_evaluates_and_records_its_members(tmp_path
     evaluation = evaluate_phase_model(model, market, tmp_path, model.config.env)
     assert set(BASELINES) <= set(evaluation.baselines["validation"])
     assert evaluation.metrics["validation"]["n_days"] > 0
+
+
+def test_training_on_the_mirror_adds_the_mirrored_arrays_and_keeps_the_slice_real(
+    tmp_path: Path,
+) -> None:
+    """``training.mirror``: the policy trains on each symbol's real and mirrored training
+    sessions (carved alike when a selection slice is held out), the slice is the real market
+    only, and such a phase trains and is scored like any other."""
+    market = default_market_data(profile="test")
+    overrides = {"training": {"mirror": True, "selection": {"fraction": 0.2, "checkpoints": 2}}}
+    config = load_phase_config(0, profile="test", overrides=overrides)
+    fit, selection = training_arrays(config, market)
+    plain_fit, plain_selection = training_arrays(
+        load_phase_config(
+            0, profile="test", overrides={"training": overrides["training"] | {"mirror": False}}
+        ),
+        market,
+    )
+    assert selection is not None and plain_selection is not None
+    n = len(plain_fit)
+    assert len(fit) == 2 * n
+    for real, mirror in zip(fit[:n], fit[n:], strict=True):
+        assert mirror.symbol == real.symbol and np.array_equal(mirror.ts, real.ts)
+        np.testing.assert_allclose(
+            np.diff(np.log(mirror.close)), -np.diff(np.log(real.close)), atol=1e-12
+        )
+    for got, want in zip(selection.arrays, plain_selection.arrays, strict=True):
+        assert np.array_equal(got.close, want.close)
+    model = train_phase_model(config, market, tmp_path, frame_fingerprint(market.bars))
+    assert model.model_path.is_file() and model.selection is not None
+    assert model.training_checks.passed, model.training_checks

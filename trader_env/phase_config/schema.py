@@ -232,6 +232,14 @@ class TrainingConfig(_Strict):
         "...) and act on the members' mean action probabilities (trader_env.training.ensemble; "
         "PPO MlpPolicy only); 1: a single model. Costs this many times the training time.",
     )
+    mirror: bool = Field(
+        default=False,
+        description="Also train on the market's mirror image (each price p -> c^2 / p, c the "
+        "symbol's first close: every return negated, volatility and volume unchanged; "
+        "trader_env.features.mirror), half of the episodes each, so that the data favours no "
+        "direction and the policy can only earn by timing. Training only: the selection slice, "
+        "validation and test are the real market.",
+    )
 
 
 class EvaluationConfig(_Strict):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from trader_env.contracts import MarketArrays
 from trader_env.dataset import Dataset
 from trader_env.evaluation.backtest import run_backtest
 from trader_env.evaluation.backtest_result import Policy
@@ -23,6 +24,7 @@ from trader_env.phase_config import PhaseConfig, config_hash
 from trader_env.workflow.records import GATE_PART, PhaseModel
 
 if TYPE_CHECKING:  # trader_env.training imports torch and SB3; load_policy imports it lazily
+    from trader_env.training import SelectionSlice
     from trader_env.training.callbacks import SupportsWarning
 
 
@@ -61,15 +63,9 @@ def _train(
     warm_start: Path | None,
     logger: SupportsWarning | None,
 ) -> PhaseModel:
-    from trader_env.training import SelectionSlice, carve_selection_slice, train_phase
+    from trader_env.training import train_phase
 
-    train_arrays = market.arrays("train")
-    selection = None
-    if config.training.selection.enabled:
-        train_arrays, selection_arrays, info = carve_selection_slice(
-            train_arrays, config.training.selection.fraction, market.splits.embargo_sessions
-        )
-        selection = SelectionSlice(selection_arrays, info, market.splits.session_timezone)
+    train_arrays, selection = training_arrays(config, market)
     digest = config_hash(config)
     name = f"{stamp()}-{digest[:8]}"
     folder = storage / "models" / f"phase{config.phase}"
@@ -110,6 +106,31 @@ def _train(
         tensorboard_dir=tensorboard_dir,
         selection=result.selection,
     )
+
+
+def training_arrays(
+    config: PhaseConfig, market: Dataset
+) -> tuple[list[MarketArrays], SelectionSlice | None]:
+    """What phase ``config`` trains on, and the selection slice held out of it (or None).
+
+    With ``training.selection`` enabled, the end of the training split is carved off (after the
+    splits' embargo) as the slice. With ``training.mirror``, the mirror image of the training
+    arrays (carved the same way; :meth:`Dataset.mirrored`) follows the real ones: one array per
+    symbol of each; the slice stays the real market.
+    """
+    from trader_env.training import SelectionSlice, carve_selection_slice
+
+    parts = [market.arrays("train")]
+    if config.training.mirror:
+        parts.append(market.mirrored().arrays("train"))
+    selection = None
+    if config.training.selection.enabled:
+        fraction, embargo = config.training.selection.fraction, market.splits.embargo_sessions
+        carved = [carve_selection_slice(arrays, fraction, embargo) for arrays in parts]
+        parts = [kept for kept, _, _ in carved]
+        _, held, info = carved[0]
+        selection = SelectionSlice(held, info, market.splits.session_timezone)
+    return [arrays for part in parts for arrays in part], selection
 
 
 def load_policy(algorithm: str, model_path: Path | str) -> Policy:
