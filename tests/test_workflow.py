@@ -271,32 +271,29 @@ def test_a_seed_ensemble_phase_trains_evaluates_and_records_its_members(tmp_path
     assert evaluation.metrics["validation"]["n_days"] > 0
 
 
-def test_training_on_the_mirror_adds_the_mirrored_arrays_and_keeps_the_slice_real(
-    tmp_path: Path,
-) -> None:
+def test_training_on_the_mirror_pairs_each_sample_with_its_mirror_image(tmp_path: Path) -> None:
     """``training.mirror``: the policy trains on each symbol's real and mirrored training
-    sessions (carved alike when a selection slice is held out), the slice is the real market
-    only, and such a phase trains and is scored like any other."""
+    sessions (carved alike when a selection slice is held out), the slice is scored on the real
+    market and its mirror, and such a phase trains and is recorded like any other."""
     market = default_market_data(profile="test")
-    overrides = {"training": {"mirror": True, "selection": {"fraction": 0.2, "checkpoints": 2}}}
-    config = load_phase_config(0, profile="test", overrides=overrides)
-    fit, selection = training_arrays(config, market)
-    plain_fit, plain_selection = training_arrays(
-        load_phase_config(
-            0, profile="test", overrides={"training": overrides["training"] | {"mirror": False}}
-        ),
-        market,
+    selection = {"fraction": 0.2, "checkpoints": 2}
+    config = load_phase_config(
+        0, profile="test", overrides={"training": {"mirror": True, "selection": selection}}
     )
-    assert selection is not None and plain_selection is not None
-    n = len(plain_fit)
-    assert len(fit) == 2 * n
-    for real, mirror in zip(fit[:n], fit[n:], strict=True):
-        assert mirror.symbol == real.symbol and np.array_equal(mirror.ts, real.ts)
-        np.testing.assert_allclose(
-            np.diff(np.log(mirror.close)), -np.diff(np.log(real.close)), atol=1e-12
-        )
-    for got, want in zip(selection.arrays, plain_selection.arrays, strict=True):
-        assert np.array_equal(got.close, want.close)
+    plain = load_phase_config(0, profile="test", overrides={"training": {"selection": selection}})
+    real, mirrored, chosen = training_arrays(config, market)
+    plain_real, no_mirror, plain_chosen = training_arrays(plain, market)
+    assert chosen is not None and plain_chosen is not None and no_mirror == []
+    assert (
+        [a.symbol for a in mirrored] == [a.symbol for a in real] == [a.symbol for a in plain_real]
+    )
+    for a, b in zip(real, mirrored, strict=True):
+        assert np.array_equal(a.ts, b.ts)
+        np.testing.assert_allclose(np.diff(np.log(b.close)), -np.diff(np.log(a.close)), atol=1e-12)
+    assert [a.ts.tolist() for a in chosen.arrays] == [a.ts.tolist() for a in plain_chosen.arrays]
+    assert [a.ts.tolist() for a in chosen.mirrored] == [a.ts.tolist() for a in chosen.arrays]
+    assert plain_chosen.mirrored == []
     model = train_phase_model(config, market, tmp_path, frame_fingerprint(market.bars))
     assert model.model_path.is_file() and model.selection is not None
+    assert model.selection["mirrored"] is True
     assert model.training_checks.passed, model.training_checks

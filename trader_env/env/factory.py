@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import gymnasium as gym
+import numpy as np
 
 from trader_env.contracts import MarketArrays
 from trader_env.env.config import EnvConfig
@@ -51,6 +52,20 @@ def make_env(
     return env
 
 
+class SeedShift(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
+    """Adds ``shift`` to every seed given to ``reset``: a vectorised env seeds copy ``i`` with
+    ``seed + i``, so a copy shifted by ``-j`` draws the same episodes as copy ``i - j``."""
+
+    def __init__(self, env: gym.Env[np.ndarray, int], shift: int):
+        super().__init__(env)
+        self._shift = shift
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        return self.env.reset(seed=None if seed is None else seed + self._shift, options=options)
+
+
 @dataclass(frozen=True)
 class EnvFactory:
     """Picklable zero-argument constructor for ``DummyVecEnv`` / ``SubprocVecEnv``."""
@@ -60,11 +75,14 @@ class EnvFactory:
     mode: Mode = "train"
     seed: int | None = None
     monitor: bool = True
+    seed_shift: int = 0  # see SeedShift
 
     def __call__(self) -> gym.Env:
-        env = IntradayTradingEnv(self.arrays, self.config, mode=self.mode)
+        env: gym.Env = IntradayTradingEnv(self.arrays, self.config, mode=self.mode)
         if self.seed is not None:
             env.action_space.seed(self.seed)
+        if self.seed_shift:
+            env = SeedShift(env, self.seed_shift)
         if not self.monitor:
             return env
         from stable_baselines3.common.monitor import Monitor
@@ -82,11 +100,17 @@ def make_vec_env(
     *,
     mode: Mode = "train",
     start_method: str | None = None,
+    mirrored: Sequence[MarketArrays] = (),
 ) -> VecEnv:
     """``n_envs`` copies in an SB3 ``DummyVecEnv`` or ``SubprocVecEnv``.
 
     Copy ``i`` is seeded with ``seed + i`` (SB3's convention: applied at the first reset), so
-    training copies play different episodes. Each copy is wrapped in SB3's ``Monitor`` when
+    training copies play different episodes. With ``mirrored`` (one array per array of
+    ``arrays``, same bars, e.g. :meth:`~trader_env.dataset.Dataset.mirrored`; ``n_envs``
+    even), copies are antithetic pairs: copy ``n_envs / 2 + j`` plays on ``mirrored`` the
+    episodes that copy ``j`` plays on ``arrays`` (the same windows in the same order: episode
+    draws depend only on the copy's seed), so a rollout holds each window in both directions
+    and what a window's drift adds to the gradient of one copy, its mirror takes away. Each copy is wrapped in SB3's ``Monitor`` when
     ``monitor`` is True. On two cores ``dummy`` is the faster choice (docs/architecture.md, 'Measured facts about the stack').
     In eval mode every copy plays the same symbols in the same order, so evaluate with one
     environment (:func:`make_env`) and ``len(env.symbols)`` episodes.
@@ -99,17 +123,23 @@ def make_vec_env(
 
     data = _as_tuple(arrays) if arrays is not None else _default_arrays(mode)
     env_config = config or EnvConfig()
-    # Typed as SB3 takes them (a list is invariant in its element type).
-    factories: list[Callable[[], gym.Env]] = [
-        EnvFactory(
+    half = n_envs // 2 if mirrored else n_envs
+    if mirrored:
+        _check_pairs(data, tuple(mirrored), n_envs)
+
+    def factory(rank: int) -> EnvFactory:
+        shift = -half if rank >= half else 0  # copy half + j draws copy j's episodes
+        return EnvFactory(
             env_config,
-            data,
+            tuple(mirrored) if rank >= half else data,
             mode=mode,
-            seed=None if seed is None else seed + rank,
+            seed=None if seed is None else seed + rank + shift,
             monitor=monitor,
+            seed_shift=shift,
         )
-        for rank in range(n_envs)
-    ]
+
+    # Typed as SB3 takes them (a list is invariant in its element type).
+    factories: list[Callable[[], gym.Env]] = [factory(rank) for rank in range(n_envs)]
     if vec_env_cls == "dummy":
         vec_env: VecEnv = DummyVecEnv(factories)
     elif vec_env_cls == "subproc":
@@ -119,3 +149,18 @@ def make_vec_env(
     if seed is not None:
         vec_env.seed(seed)
     return vec_env
+
+
+def _check_pairs(
+    arrays: tuple[MarketArrays, ...], mirrored: tuple[MarketArrays, ...], n_envs: int
+) -> None:
+    if n_envs % 2:
+        raise ValueError(f"mirrored copies come in pairs: n_envs must be even, got {n_envs}")
+    for real, mirror in zip(arrays, mirrored, strict=False):
+        if mirror.symbol != real.symbol or not np.array_equal(mirror.ts, real.ts):
+            raise ValueError(
+                f"mirrored[{mirror.symbol}] does not have the bars of arrays[{real.symbol}]: a "
+                "pair must play the same episodes"
+            )
+    if len(arrays) != len(mirrored):
+        raise ValueError(f"{len(mirrored)} mirrored arrays for {len(arrays)} arrays")

@@ -236,9 +236,10 @@ class TrainingConfig(_Strict):
         default=False,
         description="Also train on the market's mirror image (each price p -> c^2 / p, c the "
         "symbol's first close: every return negated, volatility and volume unchanged; "
-        "trader_env.features.mirror), half of the episodes each, so that the data favours no "
-        "direction and the policy can only earn by timing. Training only: the selection slice, "
-        "validation and test are the real market.",
+        "trader_env.features.mirror): half of the env copies replay the other half's episodes "
+        "on it (antithetic pairs, n_envs even), and the selection slice is scored on it too, so "
+        "that neither training nor the checkpoint choice rewards holding a direction. Training "
+        "and selection only: validation and test are the real market.",
     )
 
 
@@ -382,6 +383,11 @@ class PhaseConfig(_Strict):
                 f"training.ensemble ({self.training.ensemble}) votes with PPO MlpPolicy members "
                 f"only; this phase trains {self.algorithm.name}"
                 + (" behind a regime router" if self.regime_policy is not None else "")
+            )
+        if self.training.mirror and self.regime_policy is None and self.training.n_envs % 2:
+            raise ValueError(
+                f"training.mirror pairs each env copy with one on the mirror image: "
+                f"training.n_envs must be even, got {self.training.n_envs}"
             )
         last_stage = len(self.env.curriculum.stages) - 1
         for check in self.training_checks:

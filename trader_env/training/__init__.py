@@ -11,9 +11,12 @@ from trader_env.training.factory import (
     make_training_env,
     resolve_device,
 )
-from trader_env.training.selection import CheckpointSelectionCallback, carve_selection_slice
-from trader_env.training.train import (
+from trader_env.training.selection import (
+    CheckpointSelectionCallback,
     SelectionSlice,
+    carve_selection_slice,
+)
+from trader_env.training.train import (
     TrainingResult,
     save_model_atomically,
     train_phase,

@@ -121,8 +121,12 @@ def make_sb3_logger(tensorboard_dir: Path | None = None) -> Logger:
     return Logger(folder=str(folder), output_formats=[TensorBoardOutputFormat(str(folder))])
 
 
-def make_training_env(config: PhaseConfig, arrays: Sequence[MarketArrays]) -> VecEnv:
-    """``training.n_envs`` copies of the phase's environment, copy ``i`` seeded ``seed + i``.
+def make_training_env(
+    config: PhaseConfig, arrays: Sequence[MarketArrays], mirrored: Sequence[MarketArrays] = ()
+) -> VecEnv:
+    """``training.n_envs`` copies of the phase's environment, copy ``i`` seeded ``seed + i``;
+    with ``mirrored``, the second half of the copies replays the first half's episodes on
+    the mirror image (:func:`~trader_env.env.factory.make_vec_env`).
 
     No SB3 ``Monitor``: the environment reports its own episode metrics, which the
     diagnostics callback reads, and the wrapper would cost ~9 % of training time.
@@ -135,6 +139,7 @@ def make_training_env(config: PhaseConfig, arrays: Sequence[MarketArrays]) -> Ve
         training.vec_env,
         seed=training.seed,
         monitor=False,
+        mirrored=mirrored,
     )
 
 

@@ -13,6 +13,7 @@ import copy
 import datetime as dt
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -90,25 +91,59 @@ def carve_selection_slice(
     return fit, selection, info
 
 
-def selection_scores(result: BacktestResult) -> dict[str, float]:
+def selection_scores(*results: BacktestResult) -> dict[str, float]:
     """Sharpe (annualised, daily; 0 when the returns do not vary, e.g. never trading), net
-    P&L (money) and daily turnover (x total capital) of a backtest on the selection slice."""
-    daily = result.daily_returns.to_numpy()
+    P&L (money) and daily turnover (x total capital) of a backtest on the selection slice.
+
+    Several results (the slice and its mirror image, same sessions) are scored as one book
+    holding each with equal capital: its daily return is their mean, its P&L their sum.
+    """
+    daily = np.mean([result.daily_returns.to_numpy() for result in results], axis=0)
     std = float(np.std(daily, ddof=1)) if len(daily) >= 2 else 0.0
     sharpe = float(np.mean(daily) / std * math.sqrt(252)) if std > 0 else 0.0
-    capital = result.initial_capital * len(result.symbols)
     return {
         "sharpe": sharpe,
-        "net_pnl": float(result.bars["net_pnl"].sum()),
-        "daily_turnover": daily_turnover(result.traded_notional_per_day, capital),
+        "net_pnl": float(sum(result.bars["net_pnl"].sum() for result in results)),
+        "daily_turnover": float(
+            np.mean(
+                [
+                    daily_turnover(r.traded_notional_per_day, r.initial_capital * len(r.symbols))
+                    for r in results
+                ]
+            )
+        ),
     }
 
 
 def score_on_slice(
-    policy: Policy, arrays: Sequence[MarketArrays], env: EnvConfig, session_timezone: str
+    policy: Policy,
+    arrays: Sequence[MarketArrays],
+    env: EnvConfig,
+    session_timezone: str,
+    mirrored: Sequence[MarketArrays] = (),
 ) -> dict[str, float]:
-    """:func:`selection_scores` of a deterministic backtest of ``policy`` on the slice."""
-    return selection_scores(run_backtest(policy, arrays, env, session_timezone=session_timezone))
+    """:func:`selection_scores` of a deterministic backtest of ``policy`` on the slice, and
+    on its mirror image when ``mirrored`` is given (a policy that only holds a direction then
+    scores its costs: one market's gain is the other's loss)."""
+    parts = [arrays, mirrored] if mirrored else [arrays]
+    return selection_scores(
+        *(run_backtest(policy, part, env, session_timezone=session_timezone) for part in parts)
+    )
+
+
+@dataclass(frozen=True)
+class SelectionSlice:
+    """The held-out end of the training split that picks the checkpoint to keep
+    (see :func:`carve_selection_slice`); with ``training.mirror``, its mirror image too."""
+
+    arrays: list[MarketArrays]
+    info: dict[str, Any]  # dates and session counts of the slice, recorded with the choice
+    session_timezone: str
+    mirrored: list[MarketArrays] = field(default_factory=list)
+
+    def score(self, policy: Policy, env: EnvConfig) -> dict[str, float]:
+        """:func:`score_on_slice` of ``policy`` in ``env`` (on the mirror too when given)."""
+        return score_on_slice(policy, self.arrays, env, self.session_timezone, self.mirrored)
 
 
 class CheckpointSelectionCallback(BaseCallback):
@@ -123,21 +158,17 @@ class CheckpointSelectionCallback(BaseCallback):
 
     def __init__(
         self,
-        arrays: Sequence[MarketArrays],
+        selection: SelectionSlice,
         env_config: EnvConfig,
         settings: SelectionConfig,
         total_timesteps: int,
-        session_timezone: str,
-        slice_info: dict[str, Any],
     ):
         super().__init__()
-        self._arrays = list(arrays)
+        self._slice = selection
         self._env = env_config
         self._metric = settings.metric
         self._every = max(total_timesteps // settings.checkpoints, 1)
         self._next = self._every
-        self._timezone = session_timezone
-        self._info = slice_info
         self.scores: list[dict[str, float]] = []
         self._best_score = -math.inf
         self._best_state: dict[str, Any] | None = None
@@ -146,7 +177,7 @@ class CheckpointSelectionCallback(BaseCallback):
     def _score(self) -> None:
         scores = {
             "timesteps": float(self.model.num_timesteps),
-            **score_on_slice(self.model, self._arrays, self._env, self._timezone),
+            **self._slice.score(self.model, self._env),
         }
         self.scores.append(scores)
         # Ties keep the later checkpoint: more training at the same held-out score.
@@ -189,7 +220,8 @@ class CheckpointSelectionCallback(BaseCallback):
             f"{final_score:.4g} for the final model"
         )
         return {
-            **self._info,
+            **self._slice.info,
+            "mirrored": bool(self._slice.mirrored),
             "metric": self._metric,
             "kept_timesteps": int(self._best_timesteps),
             "kept_score": float(self._best_score),

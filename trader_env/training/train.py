@@ -29,17 +29,7 @@ from trader_env.training.factory import (
     load_warm_start,
     make_training_env,
 )
-from trader_env.training.selection import CheckpointSelectionCallback, score_on_slice
-
-
-@dataclass(frozen=True)
-class SelectionSlice:
-    """The held-out end of the training split that picks the checkpoint to keep
-    (see :func:`~trader_env.training.selection.carve_selection_slice`)."""
-
-    arrays: list[MarketArrays]
-    info: dict[str, Any]  # dates and session counts of the slice, recorded with the choice
-    session_timezone: str
+from trader_env.training.selection import CheckpointSelectionCallback, SelectionSlice
 
 
 @dataclass(frozen=True)
@@ -91,6 +81,7 @@ def train_phase(
     extra_callbacks: Sequence[BaseCallback] = (),
     progress_interval_s: float = 30.0,
     selection: SelectionSlice | None = None,
+    mirrored: Sequence[MarketArrays] = (),
 ) -> TrainingResult:
     """Train ``config``'s model on ``train_arrays`` and save it atomically to ``output_path``.
 
@@ -102,13 +93,21 @@ def train_phase(
     ``progress_interval_s`` seconds. With ``selection`` (and ``training.selection`` enabled),
     the weights saved are those that scored best on the selection slice among the periodic
     checkpoints and the final model (:class:`~.selection.CheckpointSelectionCallback`).
+    ``mirrored`` (``training.mirror``): the mirror image of ``train_arrays``, played by half of
+    the environment copies as antithetic pairs (a regime router's specialists take it as
+    extra sessions instead).
     """
     output_path = Path(output_path)
     if config.regime_policy is not None:
         from trader_env.training.regime_policy import train_regime_policy
 
         return train_regime_policy(
-            config, train_arrays, output_path, warm_start_path, logger, tensorboard_dir
+            config,
+            [*train_arrays, *mirrored],
+            output_path,
+            warm_start_path,
+            logger,
+            tensorboard_dir,
         )
     if config.training.ensemble > 1:
         return _train_seed_ensemble(
@@ -121,9 +120,10 @@ def train_phase(
             extra_callbacks,
             progress_interval_s,
             selection,
+            mirrored,
         )
     device = configure_torch(config.training)
-    vec_env = make_training_env(config, train_arrays)
+    vec_env = make_training_env(config, train_arrays, mirrored)
     try:
         model, note = _initial_model(config, vec_env, warm_start_path, device, tensorboard_dir)
         run = _RunCallbacks.of(config, output_path, logger, progress_interval_s, selection)
@@ -170,6 +170,7 @@ def _train_seed_ensemble(
     extra_callbacks: Sequence[BaseCallback],
     progress_interval_s: float,
     selection: SelectionSlice | None,
+    mirrored: Sequence[MarketArrays],
 ) -> TrainingResult:
     """:func:`train_phase` for ``training.ensemble`` > 1: each member is a single run of
     :func:`train_phase` (same arguments, its own seed); with selection, the ensemble is scored
@@ -187,6 +188,7 @@ def _train_seed_ensemble(
             extra_callbacks,
             progress_interval_s,
             selection,
+            mirrored,
         )
 
     score = None
@@ -194,7 +196,7 @@ def _train_seed_ensemble(
         chosen = selection
 
         def score(policy: Policy) -> dict[str, float]:
-            return score_on_slice(policy, chosen.arrays, config.env, chosen.session_timezone)
+            return chosen.score(policy, config.env)
 
     return train_seed_ensemble(config, output_path, train_member, score)
 
@@ -262,12 +264,7 @@ class _RunCallbacks:
         selector = None
         if selection is not None and config.training.selection.enabled:
             selector = CheckpointSelectionCallback(
-                selection.arrays,
-                config.env,
-                config.training.selection,
-                config.training.total_timesteps,
-                selection.session_timezone,
-                selection.info,
+                selection, config.env, config.training.selection, config.training.total_timesteps
             )
             callbacks.append(selector)
         return cls(callbacks, diagnostics, curriculum, selector)

@@ -65,7 +65,7 @@ def _train(
 ) -> PhaseModel:
     from trader_env.training import train_phase
 
-    train_arrays, selection = training_arrays(config, market)
+    train_arrays, mirrored, selection = training_arrays(config, market)
     digest = config_hash(config)
     name = f"{stamp()}-{digest[:8]}"
     folder = storage / "models" / f"phase{config.phase}"
@@ -78,6 +78,7 @@ def _train(
         logger=logger,
         tensorboard_dir=tensorboard_dir,
         selection=selection,
+        mirrored=mirrored,
     )
     finals = result.diagnostics.get("finals", {})
     lineage = {
@@ -110,27 +111,27 @@ def _train(
 
 def training_arrays(
     config: PhaseConfig, market: Dataset
-) -> tuple[list[MarketArrays], SelectionSlice | None]:
-    """What phase ``config`` trains on, and the selection slice held out of it (or None).
+) -> tuple[list[MarketArrays], list[MarketArrays], SelectionSlice | None]:
+    """What phase ``config`` trains on: the training arrays, their mirror image (empty unless
+    ``training.mirror``; :meth:`Dataset.mirrored`, one array per symbol) and the selection
+    slice held out of both (None unless ``training.selection`` is enabled).
 
-    With ``training.selection`` enabled, the end of the training split is carved off (after the
-    splits' embargo) as the slice. With ``training.mirror``, the mirror image of the training
-    arrays (carved the same way; :meth:`Dataset.mirrored`) follows the real ones: one array per
-    symbol of each; the slice stays the real market.
+    The slice is the end of the training split, carved off after the splits' embargo; the
+    mirror is carved the same way and the slice is scored on its mirror too.
     """
     from trader_env.training import SelectionSlice, carve_selection_slice
 
-    parts = [market.arrays("train")]
-    if config.training.mirror:
-        parts.append(market.mirrored().arrays("train"))
-    selection = None
-    if config.training.selection.enabled:
-        fraction, embargo = config.training.selection.fraction, market.splits.embargo_sessions
-        carved = [carve_selection_slice(arrays, fraction, embargo) for arrays in parts]
-        parts = [kept for kept, _, _ in carved]
-        _, held, info = carved[0]
-        selection = SelectionSlice(held, info, market.splits.session_timezone)
-    return [arrays for part in parts for arrays in part], selection
+    real = market.arrays("train")
+    mirrored = market.mirrored().arrays("train") if config.training.mirror else []
+    if not config.training.selection.enabled:
+        return real, mirrored, None
+    fraction, embargo = config.training.selection.fraction, market.splits.embargo_sessions
+    real, held, info = carve_selection_slice(real, fraction, embargo)
+    held_mirror: list[MarketArrays] = []
+    if mirrored:
+        mirrored, held_mirror, _ = carve_selection_slice(mirrored, fraction, embargo)
+    timezone = market.splits.session_timezone
+    return real, mirrored, SelectionSlice(held, info, timezone, held_mirror)
 
 
 def load_policy(algorithm: str, model_path: Path | str) -> Policy:
