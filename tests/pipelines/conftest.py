@@ -163,6 +163,11 @@ class ProcessGroup:
         except ProcessLookupError:
             pass
         self.process.wait(timeout=grace_s)
+        # SIGKILL is delivered asynchronously: a member can still be exiting right after it
+        # (seen under load as a "survivor" whose command line was already gone).
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and self.living_members():
+            time.sleep(0.1)
 
 
 class ProcessGroups:
@@ -198,11 +203,14 @@ class ProcessGroups:
         """End every group, last started first; the command lines of processes that survived."""
         for group in reversed(self.started):
             group.stop()
-        return [
-            " ".join(member.cmdline())
-            for group in self.started
-            for member in group.living_members()
-        ]
+        survivors = []
+        for group in self.started:
+            for member in group.living_members():
+                try:
+                    survivors.append(f"pid {member.pid}: {' '.join(member.cmdline())}")
+                except psutil.NoSuchProcess:  # it ended between the listing and now
+                    continue
+        return survivors
 
 
 @pytest.fixture(scope="module")

@@ -110,8 +110,9 @@ def make_vec_env(
     even), copies are antithetic pairs: copy ``n_envs / 2 + j`` plays on ``mirrored`` the
     episodes that copy ``j`` plays on ``arrays`` (the same windows in the same order: episode
     draws depend only on the copy's seed), so a rollout holds each window in both directions
-    and what a window's drift adds to the gradient of one copy, its mirror takes away. Each copy is wrapped in SB3's ``Monitor`` when
-    ``monitor`` is True. On two cores ``dummy`` is the faster choice (docs/architecture.md, 'Measured facts about the stack').
+    and what a window's drift adds to the gradient of one copy, its mirror takes away.
+    Each copy is wrapped in SB3's ``Monitor`` when ``monitor`` is True. On two cores
+    ``dummy`` is the faster choice (docs/architecture.md, 'Measured facts about the stack').
     In eval mode every copy plays the same symbols in the same order, so evaluate with one
     environment (:func:`make_env`) and ``len(env.symbols)`` episodes.
     ``start_method`` is passed to ``SubprocVecEnv`` (SB3 default: forkserver, whose workers

@@ -110,17 +110,9 @@ def train_phase(
             tensorboard_dir,
         )
     if config.training.ensemble > 1:
+        run_options = (logger, tensorboard_dir, extra_callbacks, progress_interval_s, selection)
         return _train_seed_ensemble(
-            config,
-            train_arrays,
-            output_path,
-            warm_start_path,
-            logger,
-            tensorboard_dir,
-            extra_callbacks,
-            progress_interval_s,
-            selection,
-            mirrored,
+            config, train_arrays, output_path, warm_start_path, *run_options, mirrored
         )
     device = configure_torch(config.training)
     vec_env = make_training_env(config, train_arrays, mirrored)
