@@ -124,15 +124,16 @@ def make_vec_env(
 
     data = _as_tuple(arrays) if arrays is not None else _default_arrays(mode)
     env_config = config or EnvConfig()
-    half = n_envs // 2 if mirrored else n_envs
-    if mirrored:
-        _check_pairs(data, tuple(mirrored), n_envs)
+    mirror = tuple(mirrored)
+    half = n_envs // 2 if mirror else n_envs
+    if mirror:
+        _check_pairs(data, mirror, n_envs)
 
     def factory(rank: int) -> EnvFactory:
         shift = -half if rank >= half else 0  # copy half + j draws copy j's episodes
         return EnvFactory(
             env_config,
-            tuple(mirrored) if rank >= half else data,
+            mirror if rank >= half else data,
             mode=mode,
             seed=None if seed is None else seed + rank + shift,
             monitor=monitor,
@@ -157,11 +158,11 @@ def _check_pairs(
 ) -> None:
     if n_envs % 2:
         raise ValueError(f"mirrored copies come in pairs: n_envs must be even, got {n_envs}")
-    for real, mirror in zip(arrays, mirrored, strict=False):
+    if len(arrays) != len(mirrored):
+        raise ValueError(f"{len(mirrored)} mirrored arrays for {len(arrays)} arrays")
+    for real, mirror in zip(arrays, mirrored, strict=True):
         if mirror.symbol != real.symbol or not np.array_equal(mirror.ts, real.ts):
             raise ValueError(
                 f"mirrored[{mirror.symbol}] does not have the bars of arrays[{real.symbol}]: a "
                 "pair must play the same episodes"
             )
-    if len(arrays) != len(mirrored):
-        raise ValueError(f"{len(mirrored)} mirrored arrays for {len(arrays)} arrays")

@@ -115,22 +115,6 @@ def selection_scores(*results: BacktestResult) -> dict[str, float]:
     }
 
 
-def score_on_slice(
-    policy: Policy,
-    arrays: Sequence[MarketArrays],
-    env: EnvConfig,
-    session_timezone: str,
-    mirrored: Sequence[MarketArrays] = (),
-) -> dict[str, float]:
-    """:func:`selection_scores` of a deterministic backtest of ``policy`` on the slice, and
-    on its mirror image when ``mirrored`` is given (a policy that only holds a direction then
-    scores its costs: one market's gain is the other's loss)."""
-    parts = [arrays, mirrored] if mirrored else [arrays]
-    return selection_scores(
-        *(run_backtest(policy, part, env, session_timezone=session_timezone) for part in parts)
-    )
-
-
 @dataclass(frozen=True)
 class SelectionSlice:
     """The held-out end of the training split that picks the checkpoint to keep
@@ -142,8 +126,13 @@ class SelectionSlice:
     mirrored: list[MarketArrays] = field(default_factory=list)
 
     def score(self, policy: Policy, env: EnvConfig) -> dict[str, float]:
-        """:func:`score_on_slice` of ``policy`` in ``env`` (on the mirror too when given)."""
-        return score_on_slice(policy, self.arrays, env, self.session_timezone, self.mirrored)
+        """:func:`selection_scores` of a deterministic backtest of ``policy`` in ``env`` on the
+        slice, and on its mirror image when given (a policy that only holds a direction then
+        scores its costs: one market's gain is the other's loss)."""
+        parts = [self.arrays, self.mirrored] if self.mirrored else [self.arrays]
+        return selection_scores(
+            *(run_backtest(policy, p, env, session_timezone=self.session_timezone) for p in parts)
+        )
 
 
 class CheckpointSelectionCallback(BaseCallback):

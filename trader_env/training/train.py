@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,6 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from trader_env.atomic import atomic_path
 from trader_env.contracts import MarketArrays
-from trader_env.evaluation.backtest_result import Policy
 from trader_env.phase_config import PhaseConfig
 from trader_env.training.callbacks import (
     CurriculumCallback,
@@ -185,11 +185,7 @@ def _train_seed_ensemble(
 
     score = None
     if selection is not None and config.training.selection.enabled:
-        chosen = selection
-
-        def score(policy: Policy) -> dict[str, float]:
-            return chosen.score(policy, config.env)
-
+        score = functools.partial(selection.score, env=config.env)
     return train_seed_ensemble(config, output_path, train_member, score)
 
 
