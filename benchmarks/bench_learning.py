@@ -50,6 +50,7 @@ from trader_env.evaluation.gates import evaluate_gate
 from trader_env.evaluation.metrics import compute_metrics
 from trader_env.lineage import frame_fingerprint
 from trader_env.phase_config import load_phase_config
+from trader_env.training.abstain import ABSTAIN, AbstainingPolicy
 from trader_env.workflow import (
     env_cost_per_side_bps,
     load_policy,
@@ -180,24 +181,39 @@ def _baselines(config: Any, env: Any, market: Dataset) -> dict[str, float]:
 
 def _row(seed, name, model, market, oracle, baselines, n_symbols) -> dict[str, Any]:
     config = model.config
-    capital = config.env.initial_capital * n_symbols
-    timezone = market.splits.session_timezone
     policy = load_policy(model.algorithm, model.model_path)
-    cost_bps = env_cost_per_side_bps(config.env, market.bars)
-    budget = turnover_budget(config)
+    selection = model.selection or {}
     row: dict[str, Any] = {
         "seed": seed,
         "variant": name,
         "timesteps": model.timesteps,
         "warm_start": model.warm_start_note,
-        "selection": (model.selection or {}).get("reason", "none"),
+        "selection": selection.get("reason", "none"),
         # The kept checkpoint's score on the selection slice (a seed ensemble: its own score).
-        "selection_score": (model.selection or {}).get("kept_score"),
+        "selection_score": selection.get("kept_score"),
+        "selection_deflated_sharpe": selection.get("deflated_sharpe"),
+        "abstained": model.algorithm == ABSTAIN,
         "decision_interval": config.env.decision_interval,
         "model_path": str(model.model_path),
     }
+    row.update(_parts(policy, config, market, oracle, baselines, n_symbols))
+    if model.algorithm == ABSTAIN:
+        # What the phase declined to trade, measured the same way (reported, never chosen).
+        declined = AbstainingPolicy.load_declined(model.model_path)
+        row["declined"] = _parts(declined, config, market, oracle, baselines, n_symbols)
+    return row
+
+
+def _parts(policy, config, market, oracle, baselines, n_symbols) -> dict[str, Any]:
+    """Validation and test metrics of ``policy`` (and the gate's verdict on validation)."""
+    capital = config.env.initial_capital * n_symbols
+    cost_bps = env_cost_per_side_bps(config.env, market.bars)
+    budget = turnover_budget(config)
+    row: dict[str, Any] = {}
     for part in ("validation", "test"):
-        result = run_backtest(policy, market.arrays(part), config.env, session_timezone=timezone)
+        result = run_backtest(
+            policy, market.arrays(part), config.env, session_timezone=market.splits.session_timezone
+        )
         own = backtest_metrics(result, config.evaluation.drawdown_limit)
         row[part] = {
             "sharpe": own["sharpe"],
@@ -257,6 +273,18 @@ def _print(args, rows, wall) -> None:
     for row in rows:
         if "selection" in row:
             print(f"\nseed {row['seed']} {row['variant']}: {row['selection']}")
+        if "declined" in row:
+            v, t = row["declined"]["validation"], row["declined"]["test"]
+            print(
+                f"  declined model: validation Sharpe {_fmt(v['sharpe'])}, net "
+                f"{_fmt(v['net_pnl_pct'])} %, {_fmt(v['daily_turnover'])}x a day; test Sharpe "
+                f"{_fmt(t['sharpe'])}, net {_fmt(t['net_pnl_pct'])} %"
+                + (
+                    f"; test fair fraction {_fmt(t['fair_fraction'])}"
+                    if "fair_fraction" in t
+                    else ""
+                )
+            )
 
 
 if __name__ == "__main__":

@@ -55,6 +55,9 @@ def test_tearsheet_is_written_atomically(tmp_path: Path) -> None:
     assert [p.name for p in path.parent.iterdir()] == ["tearsheet.html"]  # no temp file left
     with pytest.raises(ValueError, match="exactly the dates"):
         write_tearsheet(returns, bench.iloc[1:], tmp_path / "x.html", "bad")
+    with pytest.raises(ValueError, match="never trades"):
+        write_tearsheet(returns * 0, bench, tmp_path / "flat.html", "flat")
+    assert not (tmp_path / "flat.html").exists()
 
 
 def test_equity_plot_is_a_real_png(tmp_path: Path) -> None:

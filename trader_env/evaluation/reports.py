@@ -53,6 +53,11 @@ def write_tearsheet(
         raise ValueError("benchmark must have exactly the dates of daily_returns")
     if len(daily_returns) < 2:
         raise ValueError(f"a tear sheet needs at least 2 days of returns, got {len(daily_returns)}")
+    if daily_returns.nunique() < 2:
+        raise ValueError(
+            f"a tear sheet needs daily returns that vary; all {len(daily_returns)} are "
+            f"{daily_returns.iloc[0]:g} (a policy that never trades has nothing to chart)"
+        )
     headless_matplotlib()
     import quantstats as qs
 

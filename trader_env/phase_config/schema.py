@@ -177,6 +177,15 @@ class SelectionConfig(_Strict):
         description="Score on the selection slice: annualised Sharpe of daily returns (0 for "
         "a policy that never trades) or net P&L (money, after costs).",
     )
+    significance: float | None = Field(
+        default=None,
+        gt=0.0,
+        lt=1.0,
+        description="Abstain unless the kept checkpoint is significant on the slice: its "
+        "deflated Sharpe ratio there (the probability that its true Sharpe beats the best that "
+        "the candidates scored would reach by luck) must reach this level, else the phase's "
+        "model never trades (trader_env/training/abstain.py). null: always keep the best.",
+    )
 
     @property
     def enabled(self) -> bool:
@@ -383,6 +392,14 @@ class PhaseConfig(_Strict):
                 f"training.ensemble ({self.training.ensemble}) votes with PPO MlpPolicy members "
                 f"only; this phase trains {self.algorithm.name}"
                 + (" behind a regime router" if self.regime_policy is not None else "")
+            )
+        selection = self.training.selection
+        if selection.significance is not None and (
+            not selection.enabled or self.training.ensemble > 1 or self.regime_policy is not None
+        ):
+            raise ValueError(
+                "training.selection.significance judges a single model's kept checkpoint: it "
+                "needs training.selection.fraction > 0, training.ensemble 1 and no regime_policy"
             )
         if self.training.mirror and self.regime_policy is None and self.training.n_envs % 2:
             raise ValueError(

@@ -23,7 +23,8 @@ from trader_env.contracts import MarketArrays
 from trader_env.env import make_vec_env
 from trader_env.phase_config import PhaseConfig, TrainingConfig
 
-if TYPE_CHECKING:  # regime_policy and ensemble import this module
+if TYPE_CHECKING:  # regime_policy, ensemble and abstain import this module
+    from trader_env.training.abstain import AbstainingPolicy
     from trader_env.training.ensemble import SeedEnsemblePolicy
     from trader_env.training.regime_policy import RegimeRouterPolicy
 
@@ -44,12 +45,18 @@ _SB3_HYPERPARAMETERS = (
 
 def algorithm_class(
     name: str,
-) -> type[OnPolicyAlgorithm] | type[RegimeRouterPolicy] | type[SeedEnsemblePolicy]:
+) -> (
+    type[OnPolicyAlgorithm]
+    | type[RegimeRouterPolicy]
+    | type[SeedEnsemblePolicy]
+    | type[AbstainingPolicy]
+):
     """The class that trains or loads models of an algorithm name: the SB3 class of an
     :class:`~trader_env.phase_config.AlgorithmConfig` name, phase 6's
     :class:`~trader_env.training.regime_policy.RegimeRouterPolicy` (``"RegimeRouter"``, load
-    only) or a :class:`~trader_env.training.ensemble.SeedEnsemblePolicy` (``"SeedEnsemble"``,
-    load only). Every one has ``load(path, device=...)`` returning an object with
+    only), a :class:`~trader_env.training.ensemble.SeedEnsemblePolicy` (``"SeedEnsemble"``,
+    load only) or an abstaining phase's :class:`~trader_env.training.abstain.AbstainingPolicy`
+    (``"Abstain"``, load only). Every one has ``load(path, device=...)`` returning an object with
     ``predict``."""
     if name == "PPO":
         return PPO
@@ -65,9 +72,13 @@ def algorithm_class(
         from trader_env.training.ensemble import SeedEnsemblePolicy
 
         return SeedEnsemblePolicy
+    if name == "Abstain":
+        from trader_env.training.abstain import AbstainingPolicy
+
+        return AbstainingPolicy
     raise ValueError(
-        f"unknown algorithm {name!r}: expected 'PPO', 'RecurrentPPO', 'RegimeRouter' or "
-        "'SeedEnsemble'"
+        f"unknown algorithm {name!r}: expected 'PPO', 'RecurrentPPO', 'RegimeRouter', "
+        "'SeedEnsemble' or 'Abstain'"
     )
 
 
@@ -193,6 +204,15 @@ def load_warm_start(
             member = extract_member(path, 0, Path(scratch))
             model, note = load_warm_start(member, vec_env, config, device, tensorboard_dir)
         return model, f"{note} (member 0 of the seed ensemble {path.name})"
+    from trader_env.training.abstain import extract_declined, is_abstain_file
+
+    if is_abstain_file(path):
+        # The previous phase abstained (its best checkpoint was not significant on the
+        # selection slice); its weights are still the best starting point it has.
+        with tempfile.TemporaryDirectory(prefix="abstain-warm-start-") as scratch:
+            declined = extract_declined(path, Path(scratch))
+            model, note = load_warm_start(declined, vec_env, config, device, tensorboard_dir)
+        return model, f"{note} (the weights the abstaining {path.name} declined to trade)"
     cls = trainable_class(config.algorithm.name)
     expected_policy = cls.policy_aliases[config.algorithm.policy]
     data, _, _ = load_from_zip_file(path, device="cpu", load_data=True)

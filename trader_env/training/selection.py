@@ -24,6 +24,12 @@ from trader_env.env.config import EnvConfig
 from trader_env.evaluation.backtest import BacktestResult, run_backtest
 from trader_env.evaluation.backtest_result import Policy
 from trader_env.evaluation.metrics import daily_turnover
+from trader_env.evaluation.psr import (
+    deflated_sharpe_ratio,
+    per_period_sharpe,
+    sample_excess_kurtosis,
+    sample_skew,
+)
 from trader_env.phase_config import SelectionConfig
 
 _EPOCH = dt.date(1970, 1, 1)
@@ -93,16 +99,22 @@ def carve_selection_slice(
 
 def selection_scores(*results: BacktestResult) -> dict[str, float]:
     """Sharpe (annualised, daily; 0 when the returns do not vary, e.g. never trading), net
-    P&L (money) and daily turnover (x total capital) of a backtest on the selection slice.
+    P&L (money) and daily turnover (x total capital) of a backtest on the selection slice, and
+    what its significance needs: the per-day Sharpe, the number of days, and the skewness and
+    (non-excess) kurtosis of the daily returns (NaN when they do not vary).
 
     Several results (the slice and its mirror image, same sessions) are scored as one book
     holding each with equal capital: its daily return is their mean, its P&L their sum.
     """
     daily = np.mean([result.daily_returns.to_numpy() for result in results], axis=0)
-    std = float(np.std(daily, ddof=1)) if len(daily) >= 2 else 0.0
-    sharpe = float(np.mean(daily) / std * math.sqrt(252)) if std > 0 else 0.0
+    per_day = per_period_sharpe(daily)
+    per_day = per_day if math.isfinite(per_day) else 0.0
     return {
-        "sharpe": sharpe,
+        "sharpe": per_day * math.sqrt(252),
+        "sharpe_per_day": per_day,
+        "days": float(len(daily)),
+        "skew": sample_skew(daily),
+        "kurtosis": sample_excess_kurtosis(daily) + 3.0,
         "net_pnl": float(sum(result.bars["net_pnl"].sum() for result in results)),
         "daily_turnover": float(
             np.mean(
@@ -113,6 +125,29 @@ def selection_scores(*results: BacktestResult) -> dict[str, float]:
             )
         ),
     }
+
+
+def deflated_selection_sharpe(
+    kept: dict[str, float], candidates: Sequence[dict[str, float]]
+) -> float:
+    """Deflated Sharpe ratio of the ``kept`` candidate on the selection slice: the probability
+    that its true daily Sharpe beats the expected best of ``len(candidates)`` luckless ones,
+    with the spread of the candidates' daily Sharpes as the trials' variance (Bailey and
+    Lopez de Prado, 2014; :func:`~trader_env.evaluation.psr.deflated_sharpe_ratio`).
+
+    ``kept`` and ``candidates`` are :func:`selection_scores` records. NaN when the kept
+    candidate's returns do not vary (e.g. it never trades): nothing to be significant about.
+    """
+    sharpes = np.array([c["sharpe_per_day"] for c in candidates], dtype=np.float64)
+    variance = float(np.var(sharpes, ddof=1)) if len(sharpes) > 1 else 0.0
+    return deflated_sharpe_ratio(
+        kept["sharpe_per_day"],
+        int(kept["days"]),
+        kept["skew"],
+        kept["kurtosis"],
+        n_trials=max(len(sharpes), 1),
+        trial_variance=variance,
+    )
 
 
 @dataclass(frozen=True)
@@ -156,12 +191,14 @@ class CheckpointSelectionCallback(BaseCallback):
         self._slice = selection
         self._env = env_config
         self._metric = settings.metric
+        self._significance = settings.significance
         self._every = max(total_timesteps // settings.checkpoints, 1)
         self._next = self._every
         self.scores: list[dict[str, float]] = []
         self._best_score = -math.inf
         self._best_state: dict[str, Any] | None = None
         self._best_timesteps = -1
+        self._best_index = -1
 
     def _score(self) -> None:
         scores = {
@@ -174,6 +211,7 @@ class CheckpointSelectionCallback(BaseCallback):
             self._best_score = scores[self._metric]
             self._best_state = copy.deepcopy(self.model.policy.state_dict())
             self._best_timesteps = self.model.num_timesteps
+            self._best_index = len(self.scores) - 1
 
     def _on_step(self) -> bool:
         return True
@@ -192,7 +230,12 @@ class CheckpointSelectionCallback(BaseCallback):
         self._score()
 
     def restore_best(self) -> dict[str, Any]:
-        """Load the best-scoring weights into the model; the record of what was kept and why."""
+        """Load the best-scoring weights into the model; the record of what was kept and why.
+
+        The record's ``deflated_sharpe`` (:func:`deflated_selection_sharpe` over every
+        candidate scored) is judged against ``training.selection.significance`` when set:
+        ``abstain`` is true when it falls short (or is NaN), and the caller saves an
+        :class:`~trader_env.training.abstain.AbstainingPolicy` instead of the weights."""
         if self._best_state is None:
             raise RuntimeError("no checkpoint was scored on the selection slice")
         final = self.model.num_timesteps
@@ -208,6 +251,15 @@ class CheckpointSelectionCallback(BaseCallback):
             f"best on the selection slice: {self._metric} {self._best_score:.4g} against "
             f"{final_score:.4g} for the final model"
         )
+        deflated = deflated_selection_sharpe(self.scores[self._best_index], self.scores)
+        abstain = self._significance is not None and not deflated >= self._significance
+        if self._significance is not None:
+            verdict = "abstains: it never trades" if abstain else "trades"
+            reason += (
+                f"; its deflated Sharpe ratio there is {deflated:.3g} (the best of "
+                f"{len(self.scores)} candidates), significance {self._significance:g}: the "
+                f"phase {verdict}"
+            )
         return {
             **self._slice.info,
             "mirrored": bool(self._slice.mirrored),
@@ -216,6 +268,10 @@ class CheckpointSelectionCallback(BaseCallback):
             "kept_score": float(self._best_score),
             "final_score": float(final_score),
             "kept_final": kept_final,
+            "deflated_sharpe": deflated,
+            "candidates": len(self.scores),
+            "significance": self._significance,
+            "abstain": abstain,
             "reason": reason,
             "scores": list(self.scores),
         }

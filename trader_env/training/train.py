@@ -42,7 +42,7 @@ class TrainingResult:
     fps: float  # timesteps / wall_time_s
     device: str  # torch device used: cpu or cuda
     seed: int
-    algorithm: str  # PPO or RecurrentPPO
+    algorithm: str  # PPO, RecurrentPPO, or Abstain (selection found the model not significant)
     warm_start_note: str  # why training continued from the previous model or started fresh
     diagnostics: dict[str, Any]  # {"finals": {...}, "series": {...}}, see DiagnosticsCallback
     curriculum_history: list[dict[str, float]] = field(default_factory=list)
@@ -127,7 +127,7 @@ def train_phase(
         )
         wall_time = time.perf_counter() - start
         selected = run.selector.restore_best() if run.selector is not None else None
-        save_model_atomically(model, output_path)
+        algorithm = _save(model, config, output_path, selected)
     finally:
         vec_env.close()
 
@@ -141,7 +141,7 @@ def train_phase(
         fps=model.num_timesteps / wall_time if wall_time > 0 else float("nan"),
         device=device,
         seed=config.training.seed,
-        algorithm=config.algorithm.name,
+        algorithm=algorithm,
         warm_start_note=note,
         diagnostics=result,
         curriculum_history=list(run.curriculum.history) if run.curriculum is not None else [],
@@ -150,6 +150,20 @@ def train_phase(
         ),
         selection=selected,
     )
+
+
+def _save(
+    model: OnPolicyAlgorithm, config: PhaseConfig, path: Path, selected: dict[str, Any] | None
+) -> str:
+    """Save the trained model atomically, or, when checkpoint selection found it not
+    significant, the policy that abstains around it; the algorithm name of what was saved."""
+    if selected is None or not selected["abstain"]:
+        save_model_atomically(model, path)
+        return config.algorithm.name
+    from trader_env.training.abstain import ABSTAIN, AbstainingPolicy
+
+    AbstainingPolicy(model, config.algorithm.name, selected["reason"]).save(path)
+    return ABSTAIN
 
 
 def _train_seed_ensemble(

@@ -126,7 +126,10 @@ def _write_reports(
         "plot": plot_equity(result.bars, folder / "equity.png", title),
         "metrics_json": write_metrics_json(metrics, folder / "metrics.json"),
     }
-    if len(result.daily_returns) >= 2:
+    # quantstats regresses the strategy on its benchmark, which fails for returns that never
+    # vary (a policy that never trades, e.g. an abstaining phase): the plot and the metrics
+    # already say everything about those.
+    if len(result.daily_returns) >= 2 and result.daily_returns.nunique() > 1:
         reports["tearsheet"] = write_tearsheet(
             result.daily_returns, result.benchmark_daily_returns, folder / "tearsheet.html", title
         )
