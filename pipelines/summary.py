@@ -68,6 +68,9 @@ def render_summary(
                 f" ({status.model.algorithm}, {status.model.device}); "
                 f"{status.model.warm_start_note}"
             )
+            selection = status.model.selection
+            if selection is not None and selection.get("abstain"):
+                lines.append(f"    ABSTAINED (never trades): {selection['reason']}")
             lines.append(f"    training health: {_criteria(status.model.training_checks)}")
         if status.evaluation is not None:
             lines.append(f"    gate: {_criteria(status.evaluation.gate)}")

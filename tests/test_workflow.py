@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipelines.summary import PhaseStatus, render_summary
 from trader_env.costs import production_costs
 from trader_env.dataset import default_market_data
 from trader_env.evaluation.backtest import run_backtest
@@ -317,6 +318,8 @@ def test_a_phase_without_a_significant_checkpoint_abstains_and_says_so(tmp_path:
     assert validation["daily_turnover"] == 0 and validation["net_pnl"] == 0
     assert not evaluation.gate.passed
     assert "daily_turnover" in {c.metric for c in evaluation.gate.failures}
+    summary = render_summary([PhaseStatus(2, model, evaluation)], None)
+    assert "phase 2: FAILED gate" in summary and "ABSTAINED (never trades)" in summary
 
     follower = load_phase_config(3, profile="test")
     successor = train_phase_model(follower, market, tmp_path, version, previous=model)

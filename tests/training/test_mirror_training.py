@@ -4,6 +4,7 @@ direction-neutral selection score."""
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 
@@ -86,8 +87,11 @@ def test_holding_a_direction_scores_only_its_costs_on_a_slice_and_its_mirror() -
     timing_real, timing_both = real.score(MomentumPolicy(), env), both.score(MomentumPolicy(), env)
     assert timing_both["sharpe"] > 0.9 * timing_real["sharpe"] > 0
     assert timing_both["net_pnl"] == pytest.approx(2 * timing_real["net_pnl"], rel=0.05)
-    assert both.score(ConstantPolicy(1), env) == {
+    flat = both.score(ConstantPolicy(1), env)
+    assert {k: flat[k] for k in ("sharpe", "sharpe_per_day", "net_pnl", "daily_turnover")} == {
         "sharpe": 0.0,
+        "sharpe_per_day": 0.0,
         "net_pnl": 0.0,
         "daily_turnover": 0.0,
     }
+    assert math.isnan(flat["skew"]) and math.isnan(flat["kurtosis"])
