@@ -106,6 +106,24 @@ def test_phases_add_reality_in_the_plans_order() -> None:
     assert configs[5].evaluation.drawdown_limit == 0.03
 
 
+@pytest.mark.parametrize("profile", ["dev", "full"])
+def test_cost_bearing_single_model_phases_trade_only_on_significant_evidence(profile: str) -> None:
+    """Phases 2-5 keep a checkpoint only when it is significant on the selection slice, and
+    every such phase's gate demands turnover, so an abstaining phase can never serve."""
+    configs = [load_phase_config(phase, profile, config_dir=CONFIG_DIR) for phase in PHASES]
+    assert [c.training.selection.significance for c in configs] == [None, None] + [0.95] * 4 + [
+        None
+    ]
+    for config in configs[2:6]:
+        assert config.training.selection.fraction == 0.15
+        assert turnover_band(config)[0] > 0, (
+            f"phase {config.phase} accepts a policy that never trades"
+        )
+    assert configs[6].regime_policy is not None and not configs[6].training.selection.enabled
+    tests = [load_phase_config(phase, "test", config_dir=CONFIG_DIR) for phase in PHASES]
+    assert not any(c.training.selection.enabled for c in tests)
+
+
 def turnover_band(config: PhaseConfig) -> tuple[float, float]:
     """The daily turnover band (x capital) a phase's gate accepts."""
     low = [c.threshold for c in config.gate if c.metric == "daily_turnover" and c.op == ">="]
