@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -128,6 +129,20 @@ def test_the_next_phase_warm_starts_from_the_declined_weights(phase_config, outp
     assert "declined to trade" in note
     for name, tensor in declined.policy.state_dict().items():
         assert torch.equal(tensor, model.policy.state_dict()[name]), name
+
+    market = momentum_market()
+    wider = dataclasses.replace(
+        market,
+        features=np.concatenate([market.features, market.features[:, :1]], axis=1),
+        feature_names=(*market.feature_names, "extra"),
+    )
+    env = make_training_env(config, [wider])
+    try:
+        model, note = load_warm_start(strict.model_path, env, config, device="cpu")
+    finally:
+        env.close()
+    assert model is None and note.startswith("started fresh: observation space changed")
+    assert note.endswith(f"(the declined weights of the abstaining {strict.model_path.name})")
 
 
 def test_significance_needs_a_selection_slice(phase_config):

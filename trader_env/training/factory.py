@@ -212,6 +212,8 @@ def load_warm_start(
         with tempfile.TemporaryDirectory(prefix="abstain-warm-start-") as scratch:
             declined = extract_declined(path, Path(scratch))
             model, note = load_warm_start(declined, vec_env, config, device, tensorboard_dir)
+        if model is None:
+            return None, f"{note} (the declined weights of the abstaining {path.name})"
         return model, f"{note} (the weights the abstaining {path.name} declined to trade)"
     cls = trainable_class(config.algorithm.name)
     expected_policy = cls.policy_aliases[config.algorithm.policy]
