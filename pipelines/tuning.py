@@ -86,6 +86,7 @@ def tuning_proposal(
         "best_trial": result.best_trial,
         "best_score": result.best_score,
         "committed_score": result.committed_score,
+        "edge_significance": result.edge_significance,
         "best_overrides": result.best_overrides,
         "registry_trial_count": total,
         "trials": result.trials,

@@ -20,19 +20,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import yaml
 
 from trader_env.atomic import atomic_write_text
 from trader_env.dataset import Dataset
+from trader_env.evaluation.psr import (
+    deflated_sharpe_ratio,
+    per_period_sharpe,
+    sample_excess_kurtosis,
+    sample_skew,
+)
 from trader_env.phase_config import PhaseConfig
 from trader_env.workflow.records import PhaseModel
-from trader_env.workflow.training import stamp, train_phase_model
+from trader_env.workflow.training import load_policy, stamp, train_phase_model, training_arrays
 from trader_env.yaml_config import deep_merge
 
 if TYPE_CHECKING:  # both imports are heavy; tune_phase imports optuna when it runs
     import optuna
 
     from trader_env.training.callbacks import SupportsInfo
+
+#: Deflated Sharpe ratio of the best trial's edge over the committed configuration from
+#: which a proposal calls its gain significant (the gates' PSR bar).
+EDGE_SIGNIFICANCE = 0.95
 
 #: Selection slice used when the phase itself does not hold one out (a tuning objective must
 #: never be the training data nor validation/test).
@@ -55,7 +66,9 @@ class TuningResult:
 
     ``trials``: one dict per trial in order (``number``, ``params``, ``score`` or None when the
     trial failed, ``kept_timesteps``, ``error``). ``best_overrides``: the phase YAML keys that
-    the best trial changes (empty when the committed configuration won).
+    the best trial changes (empty when the committed configuration won). ``edge_significance``:
+    how sure the slice is that the best trial beats the committed configuration beyond the
+    luck of the search (:func:`edge_significance`; None when the committed one won).
     """
 
     phase: int
@@ -67,6 +80,7 @@ class TuningResult:
     best_overrides: dict[str, Any]
     trials: list[dict[str, Any]] = field(default_factory=list)
     proposal_path: Path | None = None
+    edge_significance: float | None = None
 
 
 def _overrides(params: dict[str, Any], warm_start: bool | None) -> dict[str, Any]:
@@ -126,6 +140,8 @@ def tune_phase(
     """
     import optuna
 
+    from trader_env.training.selection import book_daily_returns
+
     if n_trials < 1:
         raise ValueError(f"n_trials must be >= 1, got {n_trials}")
     config = _with_selection(config)
@@ -133,6 +149,10 @@ def tune_phase(
     search_warm_start = previous is not None and config.training.warm_start
     trials: list[dict[str, Any]] = []
     space = _space_including(_committed_params(config))
+
+    _, _, selection_slice = training_arrays(config, market)
+    assert selection_slice is not None  # selection is enabled above
+    daily: dict[int, np.ndarray] = {}  # trial number -> kept checkpoint's slice returns
 
     def objective(trial: optuna.Trial) -> float:
         params = _suggested(trial, space)
@@ -154,6 +174,8 @@ def tune_phase(
         assert model.selection is not None  # selection is enabled above
         score = float(model.selection["kept_score"])
         record.update(score=score, kept_timesteps=model.selection["kept_timesteps"], error=None)
+        backtests = selection_slice.backtests(_kept_policy(model), trial_config.env)
+        daily[trial.number] = book_daily_returns(*backtests)
         if logger is not None:
             logger.info(f"tune_phase {config.phase}: trial {trial.number} {metric} {score:.4g}")
         return score if math.isfinite(score) else -math.inf
@@ -165,7 +187,7 @@ def tune_phase(
         committed["warm_start"] = True
     study.enqueue_trial(committed)
     study.optimize(objective, n_trials=n_trials)
-    return _best_of(config, trials)
+    return _best_of(config, trials, daily)
 
 
 def _with_selection(config: PhaseConfig) -> PhaseConfig:
@@ -195,8 +217,47 @@ def _suggested(
     return params
 
 
-def _best_of(config: PhaseConfig, trials: list[dict[str, Any]]) -> TuningResult:
-    """The best scored of ``trials`` (records of the objective) as a :class:`TuningResult`."""
+def _kept_policy(model: PhaseModel) -> Any:
+    """What a trial's kept checkpoint trades: its model, or the weights an abstaining phase
+    declined (a trial is scored by its best checkpoint either way)."""
+    from trader_env.training.abstain import ABSTAIN, AbstainingPolicy
+
+    if model.algorithm == ABSTAIN:
+        return AbstainingPolicy.load_declined(model.model_path)
+    return load_policy(model.algorithm, model.model_path)
+
+
+def edge_significance(daily: dict[int, np.ndarray], best: int) -> float | None:
+    """How sure the selection slice is that trial ``best`` beats the committed configuration
+    (trial 0) by more than the search's luck: the deflated Sharpe ratio of the day-by-day
+    difference of their returns on the slice, against the expected best of that difference
+    over every alternative tried (the variance of the alternatives' daily Sharpes of it).
+
+    ``daily``: trial number -> the kept checkpoint's daily returns on the slice ``(days,)``.
+    None when trial 0 or ``best`` has none or ``best`` is trial 0; NaN when the difference
+    never varies.
+    """
+    if best == 0 or 0 not in daily or best not in daily:
+        return None
+    edges = {number: returns - daily[0] for number, returns in daily.items() if number != 0}
+    sharpes = np.array([per_period_sharpe(edge) for edge in edges.values()])
+    sharpes = np.where(np.isfinite(sharpes), sharpes, 0.0)
+    edge = edges[best]
+    return deflated_sharpe_ratio(
+        per_period_sharpe(edge),
+        len(edge),
+        sample_skew(edge),
+        sample_excess_kurtosis(edge) + 3.0,
+        n_trials=len(edges),
+        trial_variance=float(np.var(sharpes, ddof=1)) if len(edges) > 1 else 0.0,
+    )
+
+
+def _best_of(
+    config: PhaseConfig, trials: list[dict[str, Any]], daily: dict[int, np.ndarray]
+) -> TuningResult:
+    """The best scored of ``trials`` (records of the objective) as a :class:`TuningResult`;
+    ``daily``: each scored trial's returns on the slice (see :func:`edge_significance`)."""
     scored = [t for t in trials if t.get("score") is not None]
     if not scored:
         raise RuntimeError(f"tune_phase {config.phase}: every one of {len(trials)} trials failed")
@@ -211,6 +272,7 @@ def _best_of(config: PhaseConfig, trials: list[dict[str, Any]]) -> TuningResult:
         committed_score=trials[0].get("score"),
         best_overrides=overrides,
         trials=trials,
+        edge_significance=edge_significance(daily, best["number"]),
     )
 
 
@@ -245,6 +307,19 @@ def write_proposal(result: TuningResult, storage: Path, config: PhaseConfig) -> 
     ]
     if not result.best_overrides:
         header.append("# The committed configuration scored best: nothing to change.")
+    elif result.edge_significance is not None:
+        header += [
+            "# Day by day on the slice, the probability that the best trial beats the committed",
+            f"# configuration by more than the best of {result.n_trials - 1} alternative(s) "
+            "would by luck",
+            f"# (deflated Sharpe ratio of the difference) is {result.edge_significance:.3g}: "
+            + (
+                "significant."
+                if result.edge_significance >= EDGE_SIGNIFICANCE
+                else "NOT significant:\n# the gain may be the search's luck; adopt only with "
+                "other evidence (validation)."
+            ),
+        ]
     body = yaml.safe_dump(result.best_overrides, sort_keys=True) if result.best_overrides else ""
     atomic_write_text(path, "\n".join(header) + "\n" + body)
     return path

@@ -47,8 +47,10 @@ def test_tune_phase_writes_a_proposal_and_counts_its_trials(storage, resources, 
     proposed = yaml.safe_load(text) or {}
     assert proposed == value["best_overrides"]
     if value["best_trial"] == 0:
-        assert proposed == {}
+        assert proposed == {} and value["edge_significance"] is None
     else:
+        assert 0 <= value["edge_significance"] <= 1
+        assert "deflated Sharpe ratio of the difference" in text
         # The proposal is a valid phase override: it loads and changes what it says.
         adopted = load_phase_config(2, "test", overrides=proposed)
         assert adopted != load_phase_config(2, "test")

@@ -97,6 +97,13 @@ def carve_selection_slice(
     return fit, selection, info
 
 
+def book_daily_returns(*results: BacktestResult) -> np.ndarray:
+    """Daily returns ``(days,)`` of one book holding each result with equal capital (the
+    slice and its mirror image cover the same sessions): their mean."""
+    daily: np.ndarray = np.mean([result.daily_returns.to_numpy() for result in results], axis=0)
+    return daily
+
+
 def selection_scores(*results: BacktestResult) -> dict[str, float]:
     """Sharpe (annualised, daily; 0 when the returns do not vary, e.g. never trading), net
     P&L (money) and daily turnover (x total capital) of a backtest on the selection slice, and
@@ -106,7 +113,7 @@ def selection_scores(*results: BacktestResult) -> dict[str, float]:
     Several results (the slice and its mirror image, same sessions) are scored as one book
     holding each with equal capital: its daily return is their mean, its P&L their sum.
     """
-    daily = np.mean([result.daily_returns.to_numpy() for result in results], axis=0)
+    daily = book_daily_returns(*results)
     per_day = per_period_sharpe(daily)
     per_day = per_day if math.isfinite(per_day) else 0.0
     return {
@@ -164,10 +171,12 @@ class SelectionSlice:
         """:func:`selection_scores` of a deterministic backtest of ``policy`` in ``env`` on the
         slice, and on its mirror image when given (a policy that only holds a direction then
         scores its costs: one market's gain is the other's loss)."""
+        return selection_scores(*self.backtests(policy, env))
+
+    def backtests(self, policy: Policy, env: EnvConfig) -> list[BacktestResult]:
+        """Deterministic backtests of ``policy`` in ``env`` on the slice (and its mirror)."""
         parts = [self.arrays, self.mirrored] if self.mirrored else [self.arrays]
-        return selection_scores(
-            *(run_backtest(policy, p, env, session_timezone=self.session_timezone) for p in parts)
-        )
+        return [run_backtest(policy, p, env, session_timezone=self.session_timezone) for p in parts]
 
 
 class CheckpointSelectionCallback(BaseCallback):
