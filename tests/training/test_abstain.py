@@ -148,3 +148,25 @@ def test_the_next_phase_warm_starts_from_the_declined_weights(phase_config, outp
 def test_significance_needs_a_selection_slice(phase_config):
     with pytest.raises(ValueError, match=r"significance .* needs training\.selection\.fraction"):
         phase_config(1, {"training": {"selection": {"significance": 0.95}}})
+
+
+def test_a_recurrent_declined_model_round_trips(phase_config, output_dir):
+    """The `full` profile trains RecurrentPPO: its abstaining file holds and reloads one."""
+    from trader_env.training.factory import build_model
+
+    recurrent = {"algorithm": {"name": "RecurrentPPO", "policy": "MlpLstmPolicy"}}
+    config = phase_config(1, recurrent)
+    env = make_training_env(config, [momentum_market()])
+    try:
+        declined = build_model(config, env)
+    finally:
+        env.close()
+    path = AbstainingPolicy(declined, "RecurrentPPO", "not significant").save(
+        output_dir / "recurrent.zip"
+    )
+    loaded = load_policy(ABSTAIN, path)
+    assert type(loaded.declined).__name__ == "RecurrentPPO" and loaded.reason == "not significant"
+    for name, tensor in declined.policy.state_dict().items():
+        assert torch.equal(tensor.cpu(), loaded.declined.policy.state_dict()[name]), name
+    observation = np.zeros(loaded.observation_shape, dtype=np.float32)
+    assert loaded.predict(observation, state=None, episode_start=np.ones(1))[0].tolist() == [FLAT]
