@@ -50,7 +50,7 @@ from trader_env.evaluation.gates import evaluate_gate
 from trader_env.evaluation.metrics import compute_metrics
 from trader_env.lineage import frame_fingerprint
 from trader_env.phase_config import load_phase_config
-from trader_env.training.abstain import ABSTAIN, AbstainingPolicy
+from trader_env.training.abstain import AbstainingPolicy
 from trader_env.workflow import (
     env_cost_per_side_bps,
     load_policy,
@@ -192,12 +192,12 @@ def _row(seed, name, model, market, oracle, baselines, n_symbols) -> dict[str, A
         # The kept checkpoint's score on the selection slice (a seed ensemble: its own score).
         "selection_score": selection.get("kept_score"),
         "selection_deflated_sharpe": selection.get("deflated_sharpe"),
-        "abstained": model.algorithm == ABSTAIN,
+        "abstained": model.abstention is not None,
         "decision_interval": config.env.decision_interval,
         "model_path": str(model.model_path),
     }
     row.update(_parts(policy, config, market, oracle, baselines, n_symbols))
-    if model.algorithm == ABSTAIN:
+    if model.abstention is not None:
         # What the phase declined to trade, measured the same way (reported, never chosen).
         declined = AbstainingPolicy.load_declined(model.model_path)
         row["declined"] = _parts(declined, config, market, oracle, baselines, n_symbols)

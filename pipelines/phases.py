@@ -119,9 +119,9 @@ def _model_metadata(model: PhaseModel) -> dict:
             or "none: the final model is kept (training.selection.fraction is 0)",
         }
     )
-    if model.selection is not None and model.selection.get("abstain"):
+    if model.abstention is not None:
         # First in the UI's metadata panel: this model never trades, and why.
-        metadata = {"abstained": dg.MetadataValue.text(model.selection["reason"]), **metadata}
+        metadata = {"abstained": dg.MetadataValue.text(model.abstention), **metadata}
     metadata["model_path"] = dg.MetadataValue.path(str(model.model_path))
     if model.tensorboard_dir is not None:
         metadata["tensorboard_dir"] = dg.MetadataValue.path(str(model.tensorboard_dir))
@@ -182,8 +182,8 @@ def _build_model_asset(phase: int) -> dg.AssetsDefinition:
             f"phase {phase}: {model.timesteps} timesteps in {model.wall_time_s:.1f} s "
             f"({model.fps:.0f} fps) on {model.device}; {model.warm_start_note}"
         )
-        if model.selection is not None and model.selection.get("abstain"):
-            context.log.warning(f"phase {phase} abstains: {model.selection['reason']}")
+        if model.abstention is not None:
+            context.log.warning(f"phase {phase} abstains: {model.abstention}")
         metadata = _model_metadata(model)
         bars: pl.DataFrame = inputs["bars"]
         # Per symbol: matches the `content_hash` of each `bars` partition it was trained on.

@@ -68,9 +68,8 @@ def render_summary(
                 f" ({status.model.algorithm}, {status.model.device}); "
                 f"{status.model.warm_start_note}"
             )
-            selection = status.model.selection
-            if selection is not None and selection.get("abstain"):
-                lines.append(f"    ABSTAINED (never trades): {selection['reason']}")
+            if status.model.abstention is not None:
+                lines.append(f"    ABSTAINED (never trades): {status.model.abstention}")
             lines.append(f"    training health: {_criteria(status.model.training_checks)}")
         if status.evaluation is not None:
             lines.append(f"    gate: {_criteria(status.evaluation.gate)}")

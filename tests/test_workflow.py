@@ -313,6 +313,7 @@ def test_a_phase_without_a_significant_checkpoint_abstains_and_says_so(tmp_path:
     assert model.algorithm == "Abstain" and model.selection is not None
     assert model.selection["abstain"] is True
     assert "abstains: it never trades" in model.selection["reason"]
+    assert model.abstention == model.selection["reason"]
     evaluation = evaluate_phase_model(model, market, tmp_path, model.config.env)
     validation = evaluation.metrics["validation"]
     assert validation["daily_turnover"] == 0 and validation["net_pnl"] == 0

@@ -26,10 +26,10 @@ import yaml
 from trader_env.atomic import atomic_write_text
 from trader_env.dataset import Dataset
 from trader_env.evaluation.psr import (
-    deflated_sharpe_ratio,
+    expected_max_sharpe,
     per_period_sharpe,
-    sample_excess_kurtosis,
-    sample_skew,
+    probabilistic_sharpe_ratio,
+    trial_sharpe_variance,
 )
 from trader_env.phase_config import PhaseConfig
 from trader_env.workflow.records import PhaseModel
@@ -220,9 +220,9 @@ def _suggested(
 def _kept_policy(model: PhaseModel) -> Any:
     """What a trial's kept checkpoint trades: its model, or the weights an abstaining phase
     declined (a trial is scored by its best checkpoint either way)."""
-    from trader_env.training.abstain import ABSTAIN, AbstainingPolicy
+    from trader_env.training.abstain import AbstainingPolicy
 
-    if model.algorithm == ABSTAIN:
+    if model.abstention is not None:
         return AbstainingPolicy.load_declined(model.model_path)
     return load_policy(model.algorithm, model.model_path)
 
@@ -240,17 +240,11 @@ def edge_significance(daily: dict[int, np.ndarray], best: int) -> float | None:
     if best == 0 or 0 not in daily or best not in daily:
         return None
     edges = {number: returns - daily[0] for number, returns in daily.items() if number != 0}
-    sharpes = np.array([per_period_sharpe(edge) for edge in edges.values()])
-    sharpes = np.where(np.isfinite(sharpes), sharpes, 0.0)
-    edge = edges[best]
-    return deflated_sharpe_ratio(
-        per_period_sharpe(edge),
-        len(edge),
-        sample_skew(edge),
-        sample_excess_kurtosis(edge) + 3.0,
-        n_trials=len(edges),
-        trial_variance=float(np.var(sharpes, ddof=1)) if len(edges) > 1 else 0.0,
-    )
+    # An alternative that trades exactly like trial 0 differs by nothing: a Sharpe of 0.
+    sharpes = [per_period_sharpe(edge) for edge in edges.values()]
+    sharpes = [sharpe if math.isfinite(sharpe) else 0.0 for sharpe in sharpes]
+    luck = expected_max_sharpe(len(edges), trial_sharpe_variance(sharpes))
+    return probabilistic_sharpe_ratio(edges[best], benchmark_sharpe=luck)
 
 
 def _best_of(

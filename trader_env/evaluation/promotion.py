@@ -12,11 +12,10 @@ decide; :class:`~trader_env.evaluation.champion.ChampionRegistry` stores the out
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import dataclass
 
 from trader_env.evaluation.champion_records import ChampionRecord, RegistryFile, SharpeEvidence
-from trader_env.evaluation.psr import deflated_sharpe_ratio
+from trader_env.evaluation.psr import deflated_sharpe_ratio, trial_sharpe_variance
 
 
 @dataclass(frozen=True)
@@ -50,8 +49,7 @@ def deflated(state: RegistryFile, evidence: SharpeEvidence) -> tuple[float, int,
     """
     n_trials = trial_count(state)
     sharpes = [trial.sharpe_per_period for trial in state.trials]
-    spread = float(statistics.variance(sharpes)) if len(sharpes) >= 2 else 0.0
-    variance = max(spread, 1.0 / max(evidence.n_days - 1, 1))
+    variance = max(trial_sharpe_variance(sharpes), 1.0 / max(evidence.n_days - 1, 1))
     dsr = deflated_sharpe_ratio(
         evidence.sharpe_per_period,
         evidence.n_days,

@@ -14,6 +14,8 @@ pandas computes, so ``PSR(SR* = 0)`` equals ``quantstats.stats.probabilistic_sha
 from __future__ import annotations
 
 import math
+import statistics
+from collections.abc import Sequence
 from statistics import NormalDist
 
 import numpy as np
@@ -125,6 +127,12 @@ def expected_max_sharpe(n_trials: int, trial_variance: float) -> float:
         (1.0 - EULER_GAMMA) * z(1.0 - 1.0 / n_trials)
         + EULER_GAMMA * z(1.0 - 1.0 / (n_trials * math.e))
     )
+
+
+def trial_sharpe_variance(sharpes: Sequence[float]) -> float:
+    """Sample variance (``ddof=1``) of the trials' per-period Sharpe estimates: the spread
+    :func:`deflated_sharpe_ratio` takes as ``trial_variance``. 0 for fewer than two trials."""
+    return float(statistics.variance(sharpes)) if len(sharpes) >= 2 else 0.0
 
 
 def deflated_sharpe_ratio(

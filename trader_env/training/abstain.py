@@ -29,7 +29,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from trader_env.env.trading_env import FLAT
-from trader_env.training.model_archive import archive_algorithm, read_manifest, write_model_archive
+from trader_env.training.model_archive import (
+    archive_algorithm,
+    extract_model,
+    read_manifest,
+    write_model_archive,
+)
 
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
@@ -108,8 +113,6 @@ def is_abstain_file(path: Path | str) -> bool:
 
 def extract_declined(path: Path, folder: Path) -> Path:
     """Write the declined SB3 model of the abstaining policy at ``path`` into ``folder``."""
-    with zipfile.ZipFile(path) as archive:
-        name = read_manifest(archive, path, ABSTAIN, FORMAT_VERSION)["declined"]
-        target = folder / f"{path.stem}-{name}"
-        target.write_bytes(archive.read(name))
-    return target
+    return extract_model(
+        path, ABSTAIN, FORMAT_VERSION, lambda manifest: manifest["declined"], folder
+    )

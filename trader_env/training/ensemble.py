@@ -36,6 +36,7 @@ import numpy as np
 
 from trader_env.training.model_archive import (
     archive_algorithm,
+    extract_model,
     read_manifest,
     write_model_archive,
 )
@@ -173,11 +174,9 @@ def is_ensemble_file(path: Path | str) -> bool:
 
 def extract_member(path: Path, index: int, folder: Path) -> Path:
     """Write member ``index`` of the ensemble at ``path`` into ``folder`` as an SB3 zip."""
-    with zipfile.ZipFile(path) as archive:
-        name = read_manifest(archive, path, SEED_ENSEMBLE, FORMAT_VERSION)["members"][index]
-        target = folder / f"{path.stem}-{name}"
-        target.write_bytes(archive.read(name))
-    return target
+    return extract_model(
+        path, SEED_ENSEMBLE, FORMAT_VERSION, lambda manifest: manifest["members"][index], folder
+    )
 
 
 TrainOne = Callable[["PhaseConfig", Path], "TrainingResult"]

@@ -8,7 +8,7 @@ gets an explicit SB3 logger, so ``learn()`` never creates a ``/tmp/SB3-*`` folde
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -196,22 +196,23 @@ def load_warm_start(
     path = Path(path)
     if not path.is_file():
         return None, f"started fresh: no previous model at {path}"
+    from trader_env.training.abstain import extract_declined, is_abstain_file
     from trader_env.training.ensemble import extract_member, is_ensemble_file
+
+    def continue_from(extract: Callable[[Path], Path]) -> tuple[OnPolicyAlgorithm | None, str]:
+        """Warm start from the SB3 model inside a composite file, extracted to a scratch dir."""
+        with tempfile.TemporaryDirectory(prefix="composite-warm-start-") as scratch:
+            inner = extract(Path(scratch))
+            return load_warm_start(inner, vec_env, config, device, tensorboard_dir)
 
     if is_ensemble_file(path):
         # Continue from the member trained with the previous phase's own seed.
-        with tempfile.TemporaryDirectory(prefix="ensemble-warm-start-") as scratch:
-            member = extract_member(path, 0, Path(scratch))
-            model, note = load_warm_start(member, vec_env, config, device, tensorboard_dir)
+        model, note = continue_from(lambda folder: extract_member(path, 0, folder))
         return model, f"{note} (member 0 of the seed ensemble {path.name})"
-    from trader_env.training.abstain import extract_declined, is_abstain_file
-
     if is_abstain_file(path):
         # The previous phase abstained (its best checkpoint was not significant on the
         # selection slice); its weights are still the best starting point it has.
-        with tempfile.TemporaryDirectory(prefix="abstain-warm-start-") as scratch:
-            declined = extract_declined(path, Path(scratch))
-            model, note = load_warm_start(declined, vec_env, config, device, tensorboard_dir)
+        model, note = continue_from(lambda folder: extract_declined(path, folder))
         if model is None:
             return None, f"{note} (the declined weights of the abstaining {path.name})"
         return model, f"{note} (the weights the abstaining {path.name} declined to trade)"

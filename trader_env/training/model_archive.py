@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -67,3 +67,19 @@ def read_manifest(
             f"{manifest.get('format')!r}, expected {algorithm!r} format {format_version}"
         )
     return manifest
+
+
+def extract_model(
+    path: Path,
+    algorithm: str,
+    format_version: int,
+    entry: Callable[[dict[str, Any]], str],
+    folder: Path,
+) -> Path:
+    """Write the SB3 model that ``entry(manifest)`` names inside the ``algorithm`` composite
+    at ``path`` into ``folder`` as a plain SB3 zip (e.g. to warm-start from it)."""
+    with zipfile.ZipFile(path) as archive:
+        name = entry(read_manifest(archive, path, algorithm, format_version))
+        target = folder / f"{path.stem}-{name}"
+        target.write_bytes(archive.read(name))
+    return target

@@ -29,6 +29,7 @@ from trader_env.evaluation.psr import (
     per_period_sharpe,
     sample_excess_kurtosis,
     sample_skew,
+    trial_sharpe_variance,
 )
 from trader_env.phase_config import SelectionConfig
 
@@ -145,15 +146,14 @@ def deflated_selection_sharpe(
     ``kept`` and ``candidates`` are :func:`selection_scores` records. NaN when the kept
     candidate's returns do not vary (e.g. it never trades): nothing to be significant about.
     """
-    sharpes = np.array([c["sharpe_per_day"] for c in candidates], dtype=np.float64)
-    variance = float(np.var(sharpes, ddof=1)) if len(sharpes) > 1 else 0.0
+    sharpes = [c["sharpe_per_day"] for c in candidates]
     return deflated_sharpe_ratio(
         kept["sharpe_per_day"],
         int(kept["days"]),
         kept["skew"],
         kept["kurtosis"],
         n_trials=max(len(sharpes), 1),
-        trial_variance=variance,
+        trial_variance=trial_sharpe_variance(sharpes),
     )
 
 

@@ -47,6 +47,14 @@ class PhaseModel:
     def training_metrics(self) -> dict[str, float]:
         return dict(self.diagnostics.get("finals", {}))
 
+    @property
+    def abstention(self) -> str | None:
+        """Why the phase saved a policy that never trades (its kept checkpoint was not
+        significant on the selection slice); None when it trades."""
+        if self.selection is None or not self.selection.get("abstain"):
+            return None
+        return str(self.selection["reason"])
+
 
 @dataclass(frozen=True)
 class PhaseEvaluation:
