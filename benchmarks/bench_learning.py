@@ -26,9 +26,16 @@ a later run can reuse them). ``--json`` writes every row for learning.md. With a
 (same decision bars), and the rows also give the best baseline deciding at every bar (the
 committed environment's) as ``best_intraday_baseline_sharpe_every_bar``.
 
+``--through N`` (3-6) continues each variant's chain as the pipeline does: phase 3
+warm-starts from that phase 2, phase 4 from phase 3, up to phase N, each with its committed
+config and production costs (the variant's override is phase 2's only). Each later phase gets
+its own row (``phase``), its intraday baselines run in its own environment, and on the
+synthetic market its fair oracle is held to its own gate's turnover bound and position size.
+
     .venv/bin/python benchmarks/bench_learning.py --market synthetic --seeds 42 1 2
     .venv/bin/python benchmarks/bench_learning.py --market spy --seeds 42 1 2 \\
         --variant committed='{}' --variant fresh='{"training": {"warm_start": false}}'
+    .venv/bin/python benchmarks/bench_learning.py --market synthetic --through 6
 """
 
 from __future__ import annotations
@@ -100,6 +107,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
     parser.add_argument("--phase1", type=parse_phase1, action="append", default=[])
     parser.add_argument("--storage", type=Path, default=None, help="keep the models here")
+    parser.add_argument(
+        "--through", type=int, choices=range(2, 7), default=2, help="last phase of the chain"
+    )
     args = parser.parse_args()
     variants = args.variant or [("committed", {})]
 
@@ -107,7 +117,7 @@ def main() -> None:
     market, oracle, symbols, market_type = load_market(args.market, args.profile)
     costs = production_costs(symbols, market_type, profile=args.profile)
     reused = dict(args.phase1)
-    baselines: dict[int, dict[str, float]] = {}
+    baselines: dict[tuple[int, int], dict[str, float]] = {}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         storage = Path(tmp) if args.storage is None else args.storage
@@ -137,18 +147,28 @@ def main() -> None:
                             "model_path": str(phase1.model_path),
                         }
                     )
-                start = time.perf_counter()
-                model = train_phase_model(config, market, storage, version, previous=phase1)
-                train_s = _since(start)
-                start = time.perf_counter()
-                for env in (config.env, config.env.model_copy(update={"decision_interval": 1})):
-                    if env.decision_interval not in baselines:
-                        baselines[env.decision_interval] = _baselines(config, env, market)
-                row = _row(seed, name, model, market, oracle, baselines, len(symbols))
-                row.update(train_s=train_s, eval_s=_since(start), budget=turnover_budget(config))
-                rows.append(row)
-                if args.json is not None:  # after every row: a long run's partial results
-                    _write(args.json, _since(started), rows)
+                previous = phase1
+                for phase in range(2, args.through + 1):
+                    if phase > 2:
+                        config = with_production_costs(
+                            load_phase_config(phase, args.profile, overrides=seeded), costs
+                        )
+                    start = time.perf_counter()
+                    model = train_phase_model(config, market, storage, version, previous=previous)
+                    train_s = _since(start)
+                    start = time.perf_counter()
+                    for env in (config.env, config.env.model_copy(update={"decision_interval": 1})):
+                        key = (phase, env.decision_interval)
+                        if key not in baselines:
+                            baselines[key] = _baselines(config, env, market)
+                    row = _row(seed, name, model, market, oracle, baselines, len(symbols))
+                    row.update(
+                        train_s=train_s, eval_s=_since(start), budget=turnover_budget(config)
+                    )
+                    rows.append(row)
+                    previous = model
+                    if args.json is not None:  # after every row: a long run's partial results
+                        _write(args.json, _since(started), rows)
     wall = _since(started)
     _print(args, rows, wall)
     if args.json is not None:
@@ -186,6 +206,7 @@ def _row(seed, name, model, market, oracle, baselines, n_symbols) -> dict[str, A
     row: dict[str, Any] = {
         "seed": seed,
         "variant": name,
+        "phase": config.phase,
         "timesteps": model.timesteps,
         "warm_start": model.warm_start_note,
         "selection": selection.get("reason", "none"),
@@ -220,8 +241,10 @@ def _parts(policy, config, market, oracle, baselines, n_symbols) -> dict[str, An
             "psr": own["psr"],
             "daily_turnover": own["daily_turnover"],
             "net_pnl_pct": 100 * own["net_pnl"] / capital,
-            "best_intraday_baseline_sharpe": baselines[config.env.decision_interval][part],
-            "best_intraday_baseline_sharpe_every_bar": baselines[1][part],
+            "best_intraday_baseline_sharpe": baselines[config.phase, config.env.decision_interval][
+                part
+            ],
+            "best_intraday_baseline_sharpe_every_bar": baselines[config.phase, 1][part],
         }
         if part == "validation":
             gate = evaluate_gate(own, config.gate)
@@ -250,18 +273,19 @@ def _print(args, rows, wall) -> None:
         f"{wall:.0f} s.\n"
     )
     print(
-        "| seed | variant | train s | val Sharpe | val PSR | val net % | val best baseline "
+        "| seed | variant | phase | train s | val Sharpe | val PSR | val net % | val best baseline "
         "| val turnover | test Sharpe | test net % | test best baseline | test turnover "
         "| val fair fraction | test fair fraction | test oracle fraction | gate |"
     )
-    print("|---:|---|---:|" + "---:|" * 12 + "---|")
+    print("|---:|---|---:|---:|" + "---:|" * 12 + "---|")
     for row in rows:
         if "validation" not in row:
-            print(f"| {row['seed']} | {row['variant']} | {row['train_s']:.0f} |" + " |" * 13)
+            print(f"| {row['seed']} | phase 1 | 1 | {row['train_s']:.0f} |" + " |" * 13)
             continue
         v, t = row["validation"], row["test"]
         print(
-            f"| {row['seed']} | {row['variant']} | {row['train_s']:.0f} | {_fmt(v['sharpe'])} | "
+            f"| {row['seed']} | {row['variant']} | {row['phase']} | {row['train_s']:.0f} | "
+            f"{_fmt(v['sharpe'])} | "
             f"{_fmt(v['psr'])} | {_fmt(v['net_pnl_pct'])} | "
             f"{_fmt(v['best_intraday_baseline_sharpe'])} | {_fmt(v['daily_turnover'])} | "
             f"{_fmt(t['sharpe'])} | {_fmt(t['net_pnl_pct'])} | "
@@ -271,8 +295,8 @@ def _print(args, rows, wall) -> None:
             f"{'passed' if row['gate_passed'] else 'failed'} |"
         )
     for row in rows:
-        if "selection" in row:
-            print(f"\nseed {row['seed']} {row['variant']}: {row['selection']}")
+        if row.get("selection", "none") != "none":
+            print(f"\nseed {row['seed']} {row['variant']} phase {row['phase']}: {row['selection']}")
         if "declined" in row:
             v, t = row["declined"]["validation"], row["declined"]["test"]
             print(

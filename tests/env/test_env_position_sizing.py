@@ -92,3 +92,33 @@ def test_inconsistent_sizing_config_is_refused() -> None:
         PositionSizingConfig(min_trades=20, kelly_lookback_trades=10)
     with pytest.raises(ValidationError, match="warmup_fraction"):
         PositionSizingConfig(warmup_fraction=0.5, max_kelly_fraction=0.25)
+
+
+def test_a_paper_trade_feeds_the_estimate_while_kelly_is_zero() -> None:
+    sizer = kelly(min_trades=2)
+    sizer.record_trade(-0.01)
+    sizer.record_trade(-0.01)
+    assert sizer.fraction() == 0.0 and sizer.paper_direction == 0
+    sizer.open_paper(1, 100.0, 1e-4)
+    assert sizer.paper_direction == 1 and sizer.n_trades == 2
+    sizer.close_paper(110.0, 1e-4)
+    assert sizer.paper_direction == 0 and sizer.n_trades == 3
+    gain = 110.0 / 100.0 - 1.0 - 1e-4 - 1e-4 * 1.1  # closed_pnl / entry notional
+    assert sizer.fraction() == pytest.approx(min(1 / 3 - (2 / 3) / (gain / 0.01), 0.25))
+    sizer.close_paper(120.0, 0.0)  # nothing open: nothing recorded
+    assert sizer.n_trades == 3
+    sizer.open_paper(-1, 100.0, 0.0)
+    sizer.reset()
+    assert sizer.paper_direction == 0, "a new episode forgets the paper trade"
+
+
+def test_a_short_paper_trade_gains_when_the_price_falls() -> None:
+    sizer = kelly(min_trades=2)
+    for _ in range(2):
+        sizer.open_paper(-1, 100.0, 0.0)
+        sizer.close_paper(90.0, 0.0)
+    assert sizer.fraction() == 0.25, "two wins: f = p = 1, capped"
+    fixed = FixedSizer(0.5)
+    fixed.open_paper(1, 100.0, 0.0)
+    fixed.close_paper(90.0, 0.0)
+    assert fixed.paper_direction == 0 and fixed.fraction() == 0.5

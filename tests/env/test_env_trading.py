@@ -156,6 +156,30 @@ def test_fixed_fraction_and_kelly_warm_up_size_positions(make_arrays) -> None:
     assert play(kelly, [SHORT])[0]["position"] == pytest.approx(-0.1 * 50_000.0 / arrays.close[0])
 
 
+def test_kelly_at_zero_recovers_through_paper_trades(make_arrays) -> None:
+    """Two losing trades take Kelly to 0; the next decisions are followed on paper (no
+    position, no cost) and their gain brings the size back. Without paper trades nothing
+    would ever close again and the policy would stay flat for the rest of the episode."""
+    close = np.array([100, 99, 98, 97, 96, 97, 98, 99, 100, 101, 102, 103], dtype=float)
+    arrays = make_arrays(
+        n_sessions=1, bars_per_session=12, close=close, open_=np.concatenate(([100.0], close[:-1]))
+    )
+    sizing = {"method": "kelly", "min_trades": 2, "kelly_lookback_trades": 5}
+    env = IntradayTradingEnv(arrays, plain(position_sizing=sizing), mode="eval")
+    env.reset(seed=0)
+    infos = play(env, [LONG, FLAT, LONG, FLAT])
+    closed = [pnl for i in infos for pnl in i["closed_trade_pnl"]]
+    assert len(closed) == 2 and all(pnl < 0 for pnl in closed), "two losing round trips"
+    equity = infos[-1]["equity"]
+    paper = play(env, [LONG] * 5 + [FLAT])  # long on paper from open[5] = 96 to open[10] = 101
+    assert all(i["position"] == 0.0 and i["traded_notional"] == 0.0 for i in paper)
+    assert paper[-1]["equity"] == equity, "a paper trade earns and costs nothing"
+    assert not any(i["closed_trade_pnl"] for i in paper), "nor does it count as a trade"
+    (last,) = play(env, [LONG])
+    # One win of ~5.2 % against two losses of ~1 %: p = 1/3, b ~ 5, Kelly ~ 0.2 of equity.
+    assert 0.15 < last["position"] * 101.0 / equity < 0.25
+
+
 def test_consecutive_drawdown_halts_after_n_steps_beyond_dd_limit(make_arrays) -> None:
     arrays = ladder(make_arrays, n_sessions=1, bars=20, step=-0.5)
     config = plain(

@@ -134,12 +134,17 @@ def test_windows_in_trading_time_follow_the_bar_size(case) -> None:
     name, bars, _ = case
     bar_minutes = CASES[name][3]
     overrides = {
-        "market": {"realized_vol_windows": ["6h"], "return_horizons": [1, "2h"]},
+        "market": {
+            "realized_vol_windows": ["6h"],
+            "return_horizons": [1, "2h"],
+            "close_zscore_window": "1d",
+        },
         "regime": {"vol_window": "2d", "trend_window": "1d", "trend_horizon_bars": "90min"},
     }
     config = load_features_config(profile="dev", overrides=overrides).resolve(market_profile(bars))
     assert config.market.realized_vol_windows == [360 // bar_minutes]
     assert config.market.return_horizons == [1, 120 // bar_minutes]
+    assert config.market.close_zscore_window == 1440 // bar_minutes
     assert config.regime.vol_window == 2 * 1440 // bar_minutes
     assert config.regime.trend_horizon_bars == pytest.approx(90 / bar_minutes)
     # The embargo covers the longest window (2 days) without anyone computing it.

@@ -41,12 +41,12 @@ def test_default_feature_names_and_warmup() -> None:
         "realized_vol_30",
         "rsi_14",
         "atr_pct_14",
-        "close_zscore_30",
+        "close_zscore_120",
         "volume_zscore_30",
         "tod_sin",
         "tod_cos",
     )
-    assert max(market.warmup_bars().values()) == 30
+    assert max(market.warmup_bars().values()) == 119
 
 
 def test_each_feature_matches_hand_computed_values(make_bars) -> None:
@@ -125,11 +125,21 @@ def test_cross_session_windows_span_the_overnight_gap(make_bars) -> None:
     assert first_of_second["log_return_1"] == pytest.approx(math.log(200 / 104), rel=1e-12)
 
 
-def test_default_warmup_drops_30_bars_of_a_390_bar_session(make_bars) -> None:
+def test_default_windows_run_across_sessions_and_lose_their_warmup_once(make_bars) -> None:
     closes = (100 + np.cumsum(np.sin(np.arange(390)))).tolist()
-    features, report = compute_features_with_report(make_bars([closes]), FeaturesConfig())
-    assert features.height == 360
-    assert report.warmup_bars == 30
+    # The two-hour close z-score's warm-up (119 bars) is more than 10 % of a 390-bar session,
+    # so windows span sessions and only the first session loses it.
+    features, report = compute_features_with_report(make_bars([closes, closes]), FeaturesConfig())
+    assert report.cross_session is True
+    assert report.warmup_bars == 119
+    assert features.height == 2 * 390 - 119
+    # With windows of at most 30 bars they restart every session: 30 bars lost each.
+    short = FeaturesConfig().model_copy(
+        update={"market": FeaturesConfig().market.model_copy(update={"close_zscore_window": 30})}
+    )
+    features, report = compute_features_with_report(make_bars([closes, closes]), short)
+    assert report.cross_session is False
+    assert features.height == 2 * 360
     assert report.dropped_fraction == pytest.approx(30 / 390)
 
 

@@ -8,6 +8,14 @@ entry notional: with ``p`` the win rate and ``b`` = mean win / mean |loss| over 
 ``kelly_lookback_trades`` trades, ``f = p - (1 - p) / b`` clipped to
 ``[0, max_kelly_fraction]`` (0 when there is no edge; ``f = p`` when no trade lost). Until
 ``min_trades`` trades have closed the size is ``warmup_fraction``.
+
+Paper trades. A size of 0 opens no position, so no trade would ever close again and the
+estimate could never recover: in a long episode (an evaluation backtest plays a whole
+half-year as one) a few early losses would keep the policy flat for the rest of it. So while
+Kelly says 0, the sizer keeps the decision as a paper trade (:meth:`KellySizer.open_paper`)
+and records its return when the decision changes (:meth:`KellySizer.close_paper`): the price
+move per unit of notional after the proportional cost rate on both sides (a commission, which
+depends on the size, is left out). It earns and costs nothing; it only feeds the estimate.
 """
 
 from __future__ import annotations
@@ -46,6 +54,19 @@ class PositionSizer(Protocol):
         """Forget all trades (new episode)."""
         ...
 
+    @property
+    def paper_direction(self) -> int:
+        """Direction of the open paper trade (+1 / -1), 0 when there is none."""
+        ...
+
+    def open_paper(self, direction: int, price: float, rate: float) -> None:
+        """A decision of ``direction`` got size 0: follow it at ``price`` (cost ``rate``)."""
+        ...
+
+    def close_paper(self, price: float, rate: float) -> None:
+        """Close the paper trade, if any, at ``price`` (cost ``rate``) and record its return."""
+        ...
+
 
 class FixedSizer:
     """Always the same fraction of equity."""
@@ -66,6 +87,17 @@ class FixedSizer:
     def reset(self) -> None:
         """Fixed sizing keeps no state."""
 
+    @property
+    def paper_direction(self) -> int:
+        """Never a paper trade: the size is never 0."""
+        return 0
+
+    def open_paper(self, direction: int, price: float, rate: float) -> None:
+        """Unreachable: a fixed size is > 0."""
+
+    def close_paper(self, price: float, rate: float) -> None:
+        """No paper trade to close."""
+
 
 class KellySizer:
     """Kelly fraction of the recent closed trades, capped; warm-up size before ``min_trades``.
@@ -83,6 +115,7 @@ class KellySizer:
         "_win_sum",
         "_losses",
         "_loss_sum",
+        "_paper",
     )
 
     def __init__(self, config: PositionSizingConfig):
@@ -132,6 +165,22 @@ class KellySizer:
         self._win_sum = 0.0
         self._losses = 0
         self._loss_sum = 0.0
+        self._paper: tuple[int, float, float] | None = None
+
+    @property
+    def paper_direction(self) -> int:
+        return 0 if self._paper is None else self._paper[0]
+
+    def open_paper(self, direction: int, price: float, rate: float) -> None:
+        self._paper = (direction, price, rate) if direction != 0 else None
+
+    def close_paper(self, price: float, rate: float) -> None:
+        if self._paper is None:
+            return
+        direction, entry, entry_rate = self._paper
+        self._paper = None
+        # closed_pnl / entry_notional of a real trade with proportional costs only.
+        self.record_trade(direction * (price / entry - 1.0) - entry_rate - rate * price / entry)
 
 
 def make_sizer(config: PositionSizingConfig) -> PositionSizer:

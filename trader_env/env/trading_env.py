@@ -268,11 +268,14 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         return fill
 
     def _order(self, direction: int, t: int, price: float, fills: StepFills) -> None:
-        """Fill the decided ``direction`` at ``price``; holding a direction never trades."""
+        """Fill the decided ``direction`` at ``price`` (holding it never trades); a direction
+        sized 0 (Kelly sees no edge) becomes the sizer's paper trade."""
         shares = self._portfolio.shares
-        held = (shares > 0.0) - (shares < 0.0)
+        held = (shares > 0.0) - (shares < 0.0) or self._sizer.paper_direction
         if direction == held:
             return
+        rate = self._market.cost_rate[t]
+        self._sizer.close_paper(price, rate)
         equity = self._equity
         if direction == 0 or not equity > 0.0:
             target = 0.0
@@ -282,7 +285,9 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
             if caps is not None and caps[t] < fraction:
                 fraction = caps[t]
             target = direction * fraction * equity / self._market.close[t]
-        self._execute(target, price, self._market.cost_rate[t], fills)
+            if target == 0.0:
+                self._sizer.open_paper(direction, price, rate)
+        self._execute(target, price, rate, fills)
 
     # ----------------------------------------------------------------- the step
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -400,7 +405,8 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
                 self._order(direction, t, market.close[t], fills)
             if market.session_first[u]:
                 self._start_session(portfolio.cash + portfolio.shares * market.close[t])
-        if self._flatten and market.session_last[u] and portfolio.shares != 0.0:
+        if self._flatten and market.session_last[u]:
+            self._sizer.close_paper(market.close[u], market.cost_rate[u])
             self._execute(0.0, market.close[u], market.cost_rate[u], fills)
 
     def _risk_limits(self, u: int, fills: StepFills) -> tuple[float, str | None, bool]:
@@ -414,6 +420,7 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         terminated = False
         event = risk.assess(equity)
         if event is not None:
+            self._sizer.close_paper(close, market.cost_rate[u])
             if portfolio.shares != 0.0:
                 self._execute(0.0, close, market.cost_rate[u], fills)
                 equity = portfolio.cash + portfolio.shares * close

@@ -74,9 +74,10 @@ class MarketFeaturesConfig(BaseModel):
         "percent of the close.",
     )
     close_zscore_window: Window = Field(
-        default=30,
+        default=120,
         description="Window n (bars) of the z-score of the close against its rolling mean and "
-        "sample std (dimensionless).",
+        "sample std (dimensionless). 120: two hours of one-minute bars, long enough to place "
+        "the price within its recent range (30 before 2026-12-02).",
     )
     volume_zscore_window: Window = Field(
         default=30,

@@ -229,6 +229,13 @@ class TrainingConfig(_Strict):
         description="Start from the previous phase's model when observation and action "
         "spaces and the algorithm match.",
     )
+    widen_warm_start: bool = Field(
+        default=False,
+        description="Also warm-start when the observation only gained columns (same window): "
+        "the previous network is widened with zero weights for the new columns, so it starts "
+        "out as the previous policy (trader_env/training/widen.py). Off: such a phase starts "
+        "fresh.",
+    )
     selection: SelectionConfig = Field(
         default_factory=SelectionConfig,
         description="Keep the best of the periodic checkpoints by a slice held out of training.",

@@ -22,6 +22,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from trader_env.contracts import MarketArrays
 from trader_env.env import make_vec_env
 from trader_env.phase_config import PhaseConfig, TrainingConfig
+from trader_env.training.widen import COLUMNS_ATTRIBUTE, widen_state_dict, widening_problem
 
 if TYPE_CHECKING:  # regime_policy, ensemble and abstain import this module
     from trader_env.training.abstain import AbstainingPolicy
@@ -176,7 +177,13 @@ def build_model(
         **hyperparameter_kwargs(config),
     )
     model.set_logger(make_sb3_logger(tensorboard_dir))
+    setattr(model, COLUMNS_ATTRIBUTE, env_columns(vec_env))
     return model
+
+
+def env_columns(vec_env: VecEnv) -> list[str]:
+    """The observation's column names of ``vec_env``'s trading environments."""
+    return list(vec_env.get_attr("feature_names", indices=[0])[0])
 
 
 def load_warm_start(
@@ -190,8 +197,11 @@ def load_warm_start(
 
     Compatible means: same algorithm (policy class), same network (``policy_kwargs``), and the
     saved observation and action spaces equal ``vec_env``'s. The weights and optimiser state
-    are kept; every hyperparameter and the seed come from ``config``. Returns ``(model, note)``
-    or ``(None, note)``, the note saying in words why training continues or starts fresh.
+    are kept; every hyperparameter and the seed come from ``config``. With
+    ``training.widen_warm_start``, an observation that only gained columns (same window) is
+    compatible too: the network is widened so that it starts out computing what the saved one
+    did (:mod:`~trader_env.training.widen`; the optimiser starts afresh). Returns ``(model, note)`` or ``(None, note)``, the note saying in words why
+    training continues or starts fresh.
     """
     path = Path(path)
     if not path.is_file():
@@ -228,11 +238,6 @@ def load_warm_start(
             f"started fresh: {path.name} holds a {saved_name} policy, this phase trains "
             f"{config.algorithm.name} ({expected_policy.__name__})"
         )
-    if data.get("observation_space") != vec_env.observation_space:
-        return None, (
-            f"started fresh: observation space changed from {data.get('observation_space')} to "
-            f"{vec_env.observation_space} (the observation's columns differ between phases)"
-        )
     if data.get("action_space") != vec_env.action_space:
         return None, (
             f"started fresh: action space changed from {data.get('action_space')} to "
@@ -242,6 +247,14 @@ def load_warm_start(
     wanted_kwargs = policy_kwargs(config)
     if saved_kwargs != wanted_kwargs:
         return None, (f"started fresh: network changed from {saved_kwargs} to {wanted_kwargs}")
+    if data.get("observation_space") != vec_env.observation_space:
+        if not config.training.widen_warm_start:
+            return None, (
+                f"started fresh: observation space changed from {data.get('observation_space')} "
+                f"to {vec_env.observation_space} (the observation's columns differ between "
+                f"phases; training.widen_warm_start is off)"
+            )
+        return _widened_warm_start(path, data, vec_env, config, device, tensorboard_dir)
     model = cls.load(
         path,
         env=vec_env,
@@ -251,4 +264,47 @@ def load_warm_start(
     )
     model.set_random_seed(config.training.seed)
     model.set_logger(make_sb3_logger(tensorboard_dir))
+    setattr(model, COLUMNS_ATTRIBUTE, env_columns(vec_env))
     return model, f"warm-started from {path.name} (same spaces, algorithm and network)"
+
+
+def _widened_warm_start(
+    path: Path,
+    data: dict[str, Any],
+    vec_env: VecEnv,
+    config: PhaseConfig,
+    device: str | None,
+    tensorboard_dir: Path | None,
+) -> tuple[OnPolicyAlgorithm | None, str]:
+    """:func:`load_warm_start` when only the observation's columns differ: a fresh model for
+    ``vec_env`` holding the saved weights, widened (or ``None`` and why not)."""
+    saved_space, space = data.get("observation_space"), vec_env.observation_space
+    changed = f"observation space changed from {saved_space} to {space}"
+    old_columns, new_columns = data.get(COLUMNS_ATTRIBUTE), env_columns(vec_env)
+    saved_shape = tuple(getattr(saved_space, "shape", None) or ())
+    shape = tuple(space.shape or ())
+    problem = widening_problem(old_columns, new_columns)
+    if problem is None and (len(shape) != 2 or saved_shape != (shape[0], len(old_columns or ()))):
+        problem = "the observation window differs"
+    if problem is not None:
+        return None, f"started fresh: {changed}; {problem}"
+    assert old_columns is not None  # widening_problem refuses a model without columns
+    saved = trainable_class(config.algorithm.name).load(path, device="cpu")
+    model = build_model(config, vec_env, device=device, tensorboard_dir=tensorboard_dir)
+    try:
+        state = widen_state_dict(
+            saved.policy.state_dict(),
+            model.policy.state_dict(),
+            old_columns,
+            new_columns,
+            window=int(shape[0]),
+        )
+    except ValueError as error:
+        return None, f"started fresh: {changed}; the network does not widen ({error})"
+    model.policy.load_state_dict(state)
+    added = [name for name in new_columns if name not in old_columns]
+    return model, (
+        f"warm-started from {path.name}, widened to the new observation column(s) {added} "
+        f"(their weights start at zero, so the policy starts out as the saved one; the "
+        f"optimiser starts afresh)"
+    )
