@@ -200,8 +200,9 @@ def load_warm_start(
     are kept; every hyperparameter and the seed come from ``config``. With
     ``training.widen_warm_start``, an observation that only gained columns (same window) is
     compatible too: the network is widened so that it starts out computing what the saved one
-    did (:mod:`~trader_env.training.widen`; the optimiser starts afresh). Returns ``(model, note)`` or ``(None, note)``, the note saying in words why
-    training continues or starts fresh.
+    did (:mod:`~trader_env.training.widen`; the optimiser starts afresh). Returns
+    ``(model, note)`` or ``(None, note)``, the note saying in words why training continues or
+    starts fresh.
     """
     path = Path(path)
     if not path.is_file():
@@ -228,7 +229,7 @@ def load_warm_start(
         return model, f"{note} (the weights the abstaining {path.name} declined to trade)"
     cls = trainable_class(config.algorithm.name)
     expected_policy = cls.policy_aliases[config.algorithm.policy]
-    data, _, _ = load_from_zip_file(path, device="cpu", load_data=True)
+    data, params, _ = load_from_zip_file(path, device="cpu", load_data=True)
     if data is None:
         return None, f"started fresh: {path} holds no model data"
     saved_policy = data.get("policy_class")
@@ -254,7 +255,12 @@ def load_warm_start(
                 f"to {vec_env.observation_space} (the observation's columns differ between "
                 f"phases; training.widen_warm_start is off)"
             )
-        return _widened_warm_start(path, data, vec_env, config, device, tensorboard_dir)
+        saved_weights = (params or {}).get("policy")
+        if not isinstance(saved_weights, dict):
+            return None, f"started fresh: {path.name} holds no policy weights"
+        return _widened_warm_start(
+            path, data, saved_weights, vec_env, config, device, tensorboard_dir
+        )
     model = cls.load(
         path,
         env=vec_env,
@@ -271,13 +277,15 @@ def load_warm_start(
 def _widened_warm_start(
     path: Path,
     data: dict[str, Any],
+    saved_weights: dict[str, torch.Tensor],
     vec_env: VecEnv,
     config: PhaseConfig,
     device: str | None,
     tensorboard_dir: Path | None,
 ) -> tuple[OnPolicyAlgorithm | None, str]:
     """:func:`load_warm_start` when only the observation's columns differ: a fresh model for
-    ``vec_env`` holding the saved weights, widened (or ``None`` and why not)."""
+    ``vec_env`` holding ``saved_weights`` (the saved policy's state dict, as read from
+    ``path``), widened (or ``None`` and why not)."""
     saved_space, space = data.get("observation_space"), vec_env.observation_space
     changed = f"observation space changed from {saved_space} to {space}"
     old_columns, new_columns = data.get(COLUMNS_ATTRIBUTE), env_columns(vec_env)
@@ -289,11 +297,10 @@ def _widened_warm_start(
     if problem is not None:
         return None, f"started fresh: {changed}; {problem}"
     assert old_columns is not None  # widening_problem refuses a model without columns
-    saved = trainable_class(config.algorithm.name).load(path, device="cpu")
     model = build_model(config, vec_env, device=device, tensorboard_dir=tensorboard_dir)
     try:
         state = widen_state_dict(
-            saved.policy.state_dict(),
+            saved_weights,
             model.policy.state_dict(),
             old_columns,
             new_columns,
