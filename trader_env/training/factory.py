@@ -249,15 +249,7 @@ def load_warm_start(
     if saved_kwargs != wanted_kwargs:
         return None, (f"started fresh: network changed from {saved_kwargs} to {wanted_kwargs}")
     if data.get("observation_space") != vec_env.observation_space:
-        if not config.training.widen_warm_start:
-            return None, (
-                f"started fresh: observation space changed from {data.get('observation_space')} "
-                f"to {vec_env.observation_space} (the observation's columns differ between "
-                f"phases; training.widen_warm_start is off)"
-            )
         saved_weights = (params or {}).get("policy")
-        if not isinstance(saved_weights, dict):
-            return None, f"started fresh: {path.name} holds no policy weights"
         return _widened_warm_start(
             path, data, saved_weights, vec_env, config, device, tensorboard_dir
         )
@@ -277,17 +269,25 @@ def load_warm_start(
 def _widened_warm_start(
     path: Path,
     data: dict[str, Any],
-    saved_weights: dict[str, torch.Tensor],
+    saved_weights: object,
     vec_env: VecEnv,
     config: PhaseConfig,
     device: str | None,
     tensorboard_dir: Path | None,
 ) -> tuple[OnPolicyAlgorithm | None, str]:
-    """:func:`load_warm_start` when only the observation's columns differ: a fresh model for
-    ``vec_env`` holding ``saved_weights`` (the saved policy's state dict, as read from
-    ``path``), widened (or ``None`` and why not)."""
+    """:func:`load_warm_start` when the observation's space differs: with
+    ``training.widen_warm_start`` and only new columns, a fresh model for ``vec_env`` holding
+    ``saved_weights`` (the saved policy's state dict, as read from ``path``), widened; else
+    ``None`` and why not."""
     saved_space, space = data.get("observation_space"), vec_env.observation_space
     changed = f"observation space changed from {saved_space} to {space}"
+    if not config.training.widen_warm_start:
+        return None, (
+            f"started fresh: {changed} (the observation's columns differ between phases; "
+            f"training.widen_warm_start is off)"
+        )
+    if not isinstance(saved_weights, dict):
+        return None, f"started fresh: {path.name} holds no policy weights"
     old_columns, new_columns = data.get(COLUMNS_ATTRIBUTE), env_columns(vec_env)
     saved_shape = tuple(getattr(saved_space, "shape", None) or ())
     shape = tuple(space.shape or ())
