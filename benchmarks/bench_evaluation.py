@@ -109,7 +109,7 @@ def trained_models(config: EnvConfig, data: list[MarketArrays]) -> dict[str, Any
     from trader_env.env import make_vec_env
     from trader_env.training.factory import make_sb3_logger
 
-    env = make_vec_env(config, data, 2, seed=0, monitor=False)
+    env = make_vec_env(config, data, 2, seed=0)
     # SB3's default logger would leave a folder in /tmp per model.
     quiet = make_sb3_logger()
     ppo = PPO(

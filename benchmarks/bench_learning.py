@@ -21,10 +21,7 @@ A variant is a name and a JSON override of phase 2's config, e.g.
 ``--variant fresh='{"training": {"warm_start": false}}'``; phase 1 is trained once per seed and
 shared by the variants (``--phase1 SEED=PATH`` reuses a phase 1 model already trained with that
 seed; ``--storage DIR`` keeps the trained models there instead of a temporary directory, so
-a later run can reuse them). ``--json`` writes every row for learning.md. With a variant's
-``env.decision_interval`` above one bar the intraday baselines are run in that environment too
-(same decision bars), and the rows also give the best baseline deciding at every bar (the
-committed environment's) as ``best_intraday_baseline_sharpe_every_bar``.
+a later run can reuse them). ``--json`` writes every row for learning.md.
 
 ``--through N`` (3-6) continues each variant's chain as the pipeline does: phase 3
 warm-starts from that phase 2, phase 4 from phase 3, up to phase N, each with its committed
@@ -117,7 +114,7 @@ def main() -> None:
     market, oracle, symbols, market_type = load_market(args.market, args.profile)
     costs = production_costs(symbols, market_type, profile=args.profile)
     reused = dict(args.phase1)
-    baselines: dict[tuple[int, int], dict[str, float]] = {}
+    baselines: dict[int, dict[str, float]] = {}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         storage = Path(tmp) if args.storage is None else args.storage
@@ -157,10 +154,8 @@ def main() -> None:
                     model = train_phase_model(config, market, storage, version, previous=previous)
                     train_s = _since(start)
                     start = time.perf_counter()
-                    for env in (config.env, config.env.model_copy(update={"decision_interval": 1})):
-                        key = (phase, env.decision_interval)
-                        if key not in baselines:
-                            baselines[key] = _baselines(config, env, market)
+                    if phase not in baselines:
+                        baselines[phase] = _baselines(config, config.env, market)
                     row = _row(seed, name, model, market, oracle, baselines, len(symbols))
                     row.update(
                         train_s=train_s, eval_s=_since(start), budget=turnover_budget(config)
@@ -210,11 +205,10 @@ def _row(seed, name, model, market, oracle, baselines, n_symbols) -> dict[str, A
         "timesteps": model.timesteps,
         "warm_start": model.warm_start_note,
         "selection": selection.get("reason", "none"),
-        # The kept checkpoint's score on the selection slice (a seed ensemble: its own score).
+        # The kept checkpoint's score on the selection slice.
         "selection_score": selection.get("kept_score"),
         "selection_deflated_sharpe": selection.get("deflated_sharpe"),
         "abstained": model.abstention is not None,
-        "decision_interval": config.env.decision_interval,
         "model_path": str(model.model_path),
     }
     row.update(_parts(policy, config, market, oracle, baselines, n_symbols))
@@ -241,10 +235,7 @@ def _parts(policy, config, market, oracle, baselines, n_symbols) -> dict[str, An
             "psr": own["psr"],
             "daily_turnover": own["daily_turnover"],
             "net_pnl_pct": 100 * own["net_pnl"] / capital,
-            "best_intraday_baseline_sharpe": baselines[config.phase, config.env.decision_interval][
-                part
-            ],
-            "best_intraday_baseline_sharpe_every_bar": baselines[config.phase, 1][part],
+            "best_intraday_baseline_sharpe": baselines[config.phase][part],
         }
         if part == "validation":
             gate = evaluate_gate(own, config.gate)

@@ -17,7 +17,6 @@ import dagster as dg
 import pandas as pd
 import polars as pl
 
-from pipelines.features import features_config_for
 from pipelines.metadata import json_safe, plain_metadata
 from pipelines.settings import PipelineSettings
 from pipelines.summary import display_sharpe
@@ -162,13 +161,7 @@ def _build_model_asset(phase: int) -> dg.AssetsDefinition:
     ) -> dg.Output[PhaseModel]:
         costs = symbol_costs(inputs["bars"], inputs["splits"], settings)
         config = phase_config(phase, costs, settings)
-        market = Dataset(
-            inputs["bars"],
-            inputs["features"],
-            inputs["regimes"],
-            inputs["splits"],
-            features_config_for(inputs["bars"], settings),
-        )
+        market = Dataset(inputs["bars"], inputs["features"], inputs["regimes"], inputs["splits"])
         model = train_phase_model(
             config,
             market,

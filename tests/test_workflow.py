@@ -13,19 +13,15 @@ import pytest
 from pipelines.summary import PhaseStatus, render_summary
 from trader_env.costs import production_costs
 from trader_env.dataset import default_market_data
-from trader_env.evaluation.backtest import run_backtest
 from trader_env.evaluation.baselines import BASELINES
 from trader_env.evaluation.gates import evaluate_gate
 from trader_env.lineage import frame_fingerprint
 from trader_env.phase_config import load_phase_config
-from trader_env.training.selection import carve_selection_slice, selection_scores
 from trader_env.workflow import (
     evaluate_phase_model,
-    load_policy,
     pick_candidate,
     train_phase_model,
 )
-from trader_env.workflow.training import training_arrays
 
 
 @pytest.fixture(scope="module")
@@ -231,73 +227,6 @@ def test_promotion_reads_validation_never_test(trained, evaluated, tmp_path: Pat
         assert remeasure_champion(better.champion, market, tripled) != pytest.approx(
             remeasure_champion(better.champion, market, costs)
         )
-
-
-def test_a_seed_ensemble_phase_trains_evaluates_and_records_its_members(tmp_path) -> None:
-    """Phase 2 as a seed ensemble with checkpoint selection goes through the same workflow as a
-    single model: one file, the members' kept checkpoints in its selection record, and an
-    evaluation with baselines and a gate verdict."""
-    market = default_market_data(profile="test")
-    overrides = {
-        "training": {
-            "ensemble": 2,
-            "warm_start": False,
-            "selection": {"fraction": 0.2, "checkpoints": 2},
-        }
-    }
-    config = load_phase_config(2, profile="test", overrides=overrides)
-    model = train_phase_model(config, market, tmp_path, frame_fingerprint(market.bars))
-    assert model.algorithm == "SeedEnsemble" and model.model_path.is_file()
-    assert model.selection is not None
-    assert [m["seed"] for m in model.selection["members"]] == [42, 1042]
-    # The ensemble is scored on the slice itself: its score is not its members' mean.
-    scores = model.selection["ensemble_scores"]
-    assert model.selection["kept_score"] == scores["sharpe"]
-    assert {"sharpe", "net_pnl", "daily_turnover", "sharpe_per_day", "days"} <= set(scores)
-    assert model.selection["reason"].startswith("ensemble of the members' kept checkpoints")
-    _, held_out, _ = carve_selection_slice(
-        market.arrays("train"), 0.2, market.splits.embargo_sessions
-    )
-    replayed = run_backtest(
-        load_policy("SeedEnsemble", model.model_path),
-        held_out,
-        model.config.env,
-        session_timezone=market.splits.session_timezone,
-    )
-    assert selection_scores(replayed) == pytest.approx(scores, nan_ok=True)
-    assert "member seed 1042: " in model.selection["reason"]
-    assert model.training_checks.passed, model.training_checks
-    evaluation = evaluate_phase_model(model, market, tmp_path, model.config.env)
-    assert set(BASELINES) <= set(evaluation.baselines["validation"])
-    assert evaluation.metrics["validation"]["n_days"] > 0
-
-
-def test_training_on_the_mirror_pairs_each_sample_with_its_mirror_image(tmp_path: Path) -> None:
-    """``training.mirror``: the policy trains on each symbol's real and mirrored training
-    sessions (carved alike when a selection slice is held out), the slice is scored on the real
-    market and its mirror, and such a phase trains and is recorded like any other."""
-    market = default_market_data(profile="test")
-    selection = {"fraction": 0.2, "checkpoints": 2}
-    config = load_phase_config(
-        0, profile="test", overrides={"training": {"mirror": True, "selection": selection}}
-    )
-    plain = load_phase_config(0, profile="test", overrides={"training": {"selection": selection}})
-    real, mirrored, chosen = training_arrays(config, market)
-    plain_real, no_mirror, plain_chosen = training_arrays(plain, market)
-    assert chosen is not None and plain_chosen is not None and no_mirror == []
-    assert (
-        [a.symbol for a in mirrored] == [a.symbol for a in real] == [a.symbol for a in plain_real]
-    )
-    for a, b in zip(real, mirrored, strict=True):
-        assert np.array_equal(a.ts, b.ts)
-        np.testing.assert_allclose(np.diff(np.log(b.close)), -np.diff(np.log(a.close)), atol=1e-12)
-    assert [a.ts.tolist() for a in chosen.arrays] == [a.ts.tolist() for a in plain_chosen.arrays]
-    assert [a.ts.tolist() for a in chosen.mirrored] == [a.ts.tolist() for a in chosen.arrays]
-    assert plain_chosen.mirrored == []
-    model = train_phase_model(config, market, tmp_path, frame_fingerprint(market.bars))
-    assert model.model_path.is_file() and model.selection is not None
-    assert model.selection["mirrored"] is True
-    assert model.training_checks.passed, model.training_checks
 
 
 def test_a_phase_without_a_significant_checkpoint_abstains_and_says_so(tmp_path: Path) -> None:

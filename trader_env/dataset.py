@@ -15,14 +15,12 @@ import polars as pl
 from trader_env.contracts import MarketArrays
 from trader_env.data import load_bars, load_data_config
 from trader_env.features import (
-    FeaturesConfig,
     Splits,
     compute_features,
     compute_regimes,
     load_features_config,
     make_splits,
     market_profile,
-    mirror_bars,
     to_market_arrays,
 )
 from trader_env.features.splits import PartName
@@ -30,40 +28,16 @@ from trader_env.features.splits import PartName
 
 @dataclass(frozen=True)
 class Dataset:
-    """Validated bars with their features, regimes and splits.
-
-    ``features_config`` is the resolved configuration the features and regimes were computed
-    with; only :meth:`mirrored` needs it (to compute the mirror's features the same way).
-    """
+    """Validated bars with their features, regimes and splits."""
 
     bars: pl.DataFrame
     features: pl.DataFrame
     regimes: pl.DataFrame
     splits: Splits
-    features_config: FeaturesConfig | None = None
 
     def arrays(self, part: PartName) -> list[MarketArrays]:
         """One :class:`MarketArrays` per symbol of ``part``, normalised with the train stats."""
         return to_market_arrays(self.bars, self.features, self.regimes, self.splits, part)
-
-    def mirrored(self) -> Dataset:
-        """The mirror image of this market (:func:`~trader_env.features.mirror_bars`), its
-        features and regimes computed with the same configuration, and the same splits: its
-        arrays are normalised with the real market's training statistics, as the policy's
-        observations are."""
-        if self.features_config is None:
-            raise ValueError(
-                "Dataset.mirrored() needs the features configuration the features were computed "
-                "with: build the Dataset with features_config=..."
-            )
-        bars = mirror_bars(self.bars)
-        return Dataset(
-            bars,
-            compute_features(bars, self.features_config),
-            compute_regimes(bars, self.features_config),
-            self.splits,
-            self.features_config,
-        )
 
 
 def build_market_data(
@@ -78,7 +52,7 @@ def build_market_data(
     features = compute_features(bars, config)
     regimes = compute_regimes(bars, config)
     splits = make_splits(features, config, regimes=regimes)
-    return Dataset(bars, features, regimes, splits, config)
+    return Dataset(bars, features, regimes, splits)
 
 
 def default_market_data(profile: str | None = None) -> Dataset:

@@ -140,8 +140,6 @@ def tune_phase(
     """
     import optuna
 
-    from trader_env.training.selection import book_daily_returns
-
     if n_trials < 1:
         raise ValueError(f"n_trials must be >= 1, got {n_trials}")
     config = _with_selection(config)
@@ -150,7 +148,7 @@ def tune_phase(
     trials: list[dict[str, Any]] = []
     space = _space_including(_committed_params(config))
 
-    _, _, selection_slice = training_arrays(config, market)
+    _, selection_slice = training_arrays(config, market)
     assert selection_slice is not None  # selection is enabled above
     daily: dict[int, np.ndarray] = {}  # trial number -> kept checkpoint's slice returns
 
@@ -174,8 +172,8 @@ def tune_phase(
         assert model.selection is not None  # selection is enabled above
         score = float(model.selection["kept_score"])
         record.update(score=score, kept_timesteps=model.selection["kept_timesteps"], error=None)
-        backtests = selection_slice.backtests(_kept_policy(model), trial_config.env)
-        daily[trial.number] = book_daily_returns(*backtests)
+        backtest = selection_slice.backtest(_kept_policy(model), trial_config.env)
+        daily[trial.number] = backtest.daily_returns.to_numpy()
         if logger is not None:
             logger.info(f"tune_phase {config.phase}: trial {trial.number} {metric} {score:.4g}")
         return score if math.isfinite(score) else -math.inf

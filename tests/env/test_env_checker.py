@@ -8,6 +8,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from trader_env.env import PRESETS, EnvConfig, IntradayTradingEnv
+from trader_env.env.trading_env import INFO_LEVELS
 
 PHASES = {
     "sandbox": PRESETS["sandbox"],
@@ -24,18 +25,16 @@ PHASES = {
     "regime_on": EnvConfig(include_regime=True),
     "close_execution_long_only": EnvConfig(execution="close", long_only=True),
     "small_obs_clip": EnvConfig(obs_clip=0.5, costs={"slippage_vol_scaling": True}),
-    "decision_interval_5": EnvConfig(decision_interval=5),
-    "decision_interval_7_close_risk_on": EnvConfig(
-        decision_interval=7, execution="close", drawdown_limits={"dd_limit": 0.01}
-    ),
 }
 
 
+@pytest.mark.parametrize("info", INFO_LEVELS)
 @pytest.mark.parametrize("mode", ["train", "eval"])
 @pytest.mark.parametrize("name", sorted(PHASES))
-def test_check_env_passes_without_warnings(make_arrays, name: str, mode: str) -> None:
+def test_check_env_passes_without_warnings(make_arrays, name: str, mode: str, info) -> None:
     arrays = [make_arrays(seed=1), make_arrays(seed=2, symbol="OTHER")]
-    env = IntradayTradingEnv(arrays, PHASES[name].with_overrides({"episode_length": 30}), mode=mode)
+    config = PHASES[name].with_overrides({"episode_length": 30})
+    env = IntradayTradingEnv(arrays, config, mode=mode, info=info)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_env(env, skip_render_check=True)

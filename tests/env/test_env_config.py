@@ -18,7 +18,6 @@ TOP_LEVEL = {
     "include_regime",
     "long_only",
     "episode_length",
-    "decision_interval",
     "execution",
     "flatten_at_session_end",
     "bars_per_year",
@@ -60,7 +59,6 @@ def test_defaults_from_the_plan() -> None:
     assert config.window == 5
     assert config.bars_per_year is None  # the market's (MarketArrays.bars_per_year)
     assert config.execution == "next_open"
-    assert config.decision_interval == 1  # a decision at every bar
     tp = config.turnover_penalty
     assert (tp.limit, tp.weight, tp.curve, tp.huber_delta, tp.linear_factor) == (
         0.02,

@@ -80,7 +80,7 @@ def observations(markets: list[MarketArrays], config: EnvConfig) -> tuple[np.nda
 
 
 def _train_env(markets: list[MarketArrays], config: EnvConfig) -> Any:
-    return make_vec_env(config, markets, 2, seed=0, monitor=False)
+    return make_vec_env(config, markets, 2, seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -262,16 +262,6 @@ class EnvConfig(_Frozen):
         ge=1,
         description="Bars per training episode from a random start; eval plays it all.",
     )
-    decision_interval: int = Field(
-        default=1,
-        ge=1,
-        description=(
-            "Bars per decision: the agent decides at the bars whose offset in the session is "
-            "a multiple of it (and at each session's last bar), one step spans the bars to the "
-            "next decision and its reward is their sum (trader_env/env/decision_interval.py). "
-            "1: a decision at every bar."
-        ),
-    )
     execution: Literal["next_open", "close"] = Field(
         default="next_open",
         description=(

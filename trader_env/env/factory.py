@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import gymnasium as gym
-import numpy as np
 
 from trader_env.contracts import MarketArrays
 from trader_env.env.config import EnvConfig
-from trader_env.env.trading_env import IntradayTradingEnv, Mode
+from trader_env.env.trading_env import InfoLevel, IntradayTradingEnv, Mode
+
+#: Training's ``vec_env`` setting and what it resolves to (:func:`resolve_vec_env`).
+VecEnvChoice = Literal["auto", "inprocess", "subproc"]
+VecEnvKind = Literal["inprocess", "subproc"]
 
 if TYPE_CHECKING:
     from stable_baselines3.common.vec_env import VecEnv
@@ -36,133 +40,108 @@ def make_env(
     *,
     mode: Mode = "train",
     seed: int | None = None,
+    info: InfoLevel = "bar",
 ) -> IntradayTradingEnv:
     """Build one environment.
 
     ``config`` defaults to the realistic phase-1 :class:`EnvConfig`; ``arrays`` default to the
     training split of the project's default data (train mode only). With ``seed`` the
     environment is reset with it once, and its action space seeded, so that later
-    ``reset()`` calls follow a reproducible sequence.
+    ``reset()`` calls follow a reproducible sequence. ``info``: what each step reports (see
+    :class:`IntradayTradingEnv`).
     """
     data = _as_tuple(arrays) if arrays is not None else _default_arrays(mode)
-    env = IntradayTradingEnv(data, config or EnvConfig(), mode=mode)
+    env = IntradayTradingEnv(data, config or EnvConfig(), mode=mode, info=info)
     if seed is not None:
         env.reset(seed=seed)
         env.action_space.seed(seed)
     return env
 
 
-class SeedShift(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
-    """Adds ``shift`` to every seed given to ``reset``: a vectorised env seeds copy ``i`` with
-    ``seed + i``, so a copy shifted by ``-j`` draws the same episodes as copy ``i - j``."""
-
-    def __init__(self, env: gym.Env[np.ndarray, int], shift: int):
-        super().__init__(env)
-        self._shift = shift
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        return self.env.reset(seed=None if seed is None else seed + self._shift, options=options)
-
-
 @dataclass(frozen=True)
 class EnvFactory:
-    """Picklable zero-argument constructor for ``DummyVecEnv`` / ``SubprocVecEnv``."""
+    """Picklable zero-argument constructor of one copy (``SubprocVecEnv`` pickles it)."""
 
     config: EnvConfig
     arrays: tuple[MarketArrays, ...]
     mode: Mode = "train"
     seed: int | None = None
-    monitor: bool = True
-    seed_shift: int = 0  # see SeedShift
+    info: InfoLevel = "bar"
 
-    def __call__(self) -> gym.Env:
-        env: gym.Env = IntradayTradingEnv(self.arrays, self.config, mode=self.mode)
+    def __call__(self) -> IntradayTradingEnv:
+        env = IntradayTradingEnv(self.arrays, self.config, mode=self.mode, info=self.info)
         if self.seed is not None:
             env.action_space.seed(self.seed)
-        if self.seed_shift:
-            env = SeedShift(env, self.seed_shift)
-        if not self.monitor:
-            return env
-        from stable_baselines3.common.monitor import Monitor
+        return env
 
-        return Monitor(env)
+
+def resolve_vec_env(choice: VecEnvChoice, n_envs: int, cores: int | None = None) -> VecEnvKind:
+    """The vectorisation ``auto`` stands for: a process per copy (``subproc``) when the machine
+    gives every copy a core of its own with as many left for the learner (``cores >= 2 x
+    n_envs``; ``cores`` defaults to the cores this process may run on), else ``inprocess``.
+
+    On two cores ``inprocess`` is the faster (benchmarks/results/training.md): one step of a
+    copy costs a few microseconds, less than sending it to another process and back.
+    """
+    if choice != "auto":
+        return choice
+    available = cores if cores is not None else len(os.sched_getaffinity(0))
+    return "subproc" if available >= 2 * n_envs else "inprocess"
 
 
 def make_vec_env(
     config: EnvConfig | None,
     arrays: Sequence[MarketArrays] | None,
     n_envs: int,
-    vec_env_cls: Literal["dummy", "subproc"] = "dummy",
+    vec_env_cls: VecEnvChoice = "inprocess",
     seed: int | None = None,
-    monitor: bool = True,
     *,
     mode: Mode = "train",
     start_method: str | None = None,
-    mirrored: Sequence[MarketArrays] = (),
+    info: InfoLevel = "episode",
 ) -> VecEnv:
-    """``n_envs`` copies in an SB3 ``DummyVecEnv`` or ``SubprocVecEnv``.
+    """``n_envs`` copies of the environment as an SB3 ``VecEnv``.
 
+    ``vec_env_cls``: ``inprocess`` (:class:`~trader_env.env.vec_env.InProcessVecEnv`, every
+    copy in this process), ``subproc`` (SB3's ``SubprocVecEnv``, a process per copy;
+    ``start_method`` is passed to it: SB3's default forkserver re-imports torch in every
+    worker, ``"fork"`` starts them in milliseconds) or ``auto`` (:func:`resolve_vec_env`).
     Copy ``i`` is seeded with ``seed + i`` (SB3's convention: applied at the first reset), so
-    training copies play different episodes. With ``mirrored`` (one array per array of
-    ``arrays``, same bars, e.g. :meth:`~trader_env.dataset.Dataset.mirrored`; ``n_envs``
-    even), copies are antithetic pairs: copy ``n_envs / 2 + j`` plays on ``mirrored`` the
-    episodes that copy ``j`` plays on ``arrays`` (the same windows in the same order: episode
-    draws depend only on the copy's seed), so a rollout holds each window in both directions
-    and what a window's drift adds to the gradient of one copy, its mirror takes away.
-    Each copy is wrapped in SB3's ``Monitor`` when ``monitor`` is True. On two cores
-    ``dummy`` is the faster choice (docs/architecture.md, 'Measured facts about the stack').
-    In eval mode every copy plays the same symbols in the same order, so evaluate with one
-    environment (:func:`make_env`) and ``len(env.symbols)`` episodes.
-    ``start_method`` is passed to ``SubprocVecEnv`` (SB3 default: forkserver, whose workers
-    re-import torch; ``"fork"`` starts them in milliseconds).
+    training copies play different episodes. ``info``: what each step reports
+    (:class:`IntradayTradingEnv`; training reads only the episode summaries). No SB3
+    ``Monitor``: the environment reports its own episode summaries. In eval mode every copy
+    plays the same symbols in the same order, so evaluate with one environment
+    (:func:`make_env`) and ``len(env.symbols)`` episodes.
     """
     if n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {n_envs}")
-    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+    if vec_env_cls not in ("auto", "inprocess", "subproc"):
+        raise ValueError(
+            f"vec_env_cls must be 'auto', 'inprocess' or 'subproc', got {vec_env_cls!r}"
+        )
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    from trader_env.env.vec_env import InProcessVecEnv
 
     data = _as_tuple(arrays) if arrays is not None else _default_arrays(mode)
     env_config = config or EnvConfig()
-    mirror = tuple(mirrored)
-    half = n_envs // 2 if mirror else n_envs
-    if mirror:
-        _check_pairs(data, mirror, n_envs)
-
-    def factory(rank: int) -> EnvFactory:
-        shift = -half if rank >= half else 0  # copy half + j draws copy j's episodes
-        return EnvFactory(
-            env_config,
-            mirror if rank >= half else data,
-            mode=mode,
-            seed=None if seed is None else seed + rank + shift,
-            monitor=monitor,
-            seed_shift=shift,
-        )
-
     # Typed as SB3 takes them (a list is invariant in its element type).
-    factories: list[Callable[[], gym.Env]] = [factory(rank) for rank in range(n_envs)]
-    if vec_env_cls == "dummy":
-        vec_env: VecEnv = DummyVecEnv(factories)
-    elif vec_env_cls == "subproc":
+    factories: list[Callable[[], gym.Env]] = [
+        EnvFactory(
+            env_config,
+            data,
+            mode=mode,
+            seed=None if seed is None else seed + rank,
+            info=info,
+        )
+        for rank in range(n_envs)
+    ]
+    kind = resolve_vec_env(vec_env_cls, n_envs)
+    vec_env: VecEnv
+    if kind == "subproc":
         vec_env = SubprocVecEnv(factories, start_method=start_method)
     else:
-        raise ValueError(f"vec_env_cls must be 'dummy' or 'subproc', got {vec_env_cls!r}")
+        vec_env = InProcessVecEnv(factories)
     if seed is not None:
         vec_env.seed(seed)
     return vec_env
-
-
-def _check_pairs(
-    arrays: tuple[MarketArrays, ...], mirrored: tuple[MarketArrays, ...], n_envs: int
-) -> None:
-    if n_envs % 2:
-        raise ValueError(f"mirrored copies come in pairs: n_envs must be even, got {n_envs}")
-    if len(arrays) != len(mirrored):
-        raise ValueError(f"{len(mirrored)} mirrored arrays for {len(arrays)} arrays")
-    for real, mirror in zip(arrays, mirrored, strict=True):
-        if mirror.symbol != real.symbol or not np.array_equal(mirror.ts, real.ts):
-            raise ValueError(
-                f"mirrored[{mirror.symbol}] does not have the bars of arrays[{real.symbol}]: a "
-                "pair must play the same episodes"
-            )

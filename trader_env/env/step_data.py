@@ -15,7 +15,6 @@ import numpy as np
 from trader_env.contracts import REGIMES, MarketArrays
 from trader_env.env.config import EnvConfig
 from trader_env.env.costs import Commission, cost_rates
-from trader_env.env.decision_interval import decision_bars
 from trader_env.env.volatility_target import realised_volatility, size_caps
 
 logger = logging.getLogger(__name__)
@@ -42,7 +41,6 @@ class StepData:
     regime: list[int]
     session_first: list[bool]  # bar starts a session
     session_last: list[bool]  # bar ends a session (or the data)
-    decides: list[bool]  # a step reaching the bar ends there (EnvConfig.decision_interval)
     time_left: np.ndarray  # float32 (n,), 1 at a session's first bar, 0 at its last
     cost_rate: list[float]  # cost per unit notional of an order decided at the bar
     commission: Commission  # per-share commission of the symbol's cost model
@@ -156,7 +154,6 @@ def prepare_step_data(arrays: MarketArrays, config: EnvConfig) -> StepData:
         regime=arrays.regime.astype(np.int64).tolist(),
         session_first=first.tolist(),
         session_last=last.tolist(),
-        decides=decision_bars(first, last, config.decision_interval),
         time_left=time_left,
         cost_rate=cost_rates(arrays.close, costs).tolist(),
         commission=Commission.of(costs),

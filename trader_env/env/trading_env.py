@@ -16,14 +16,16 @@ Timeline of a step. The agent has observed bars ``<= t`` and chooses a target di
 4. Risk limits are checked on the resulting equity; a breach flattens at ``close[t + 1]``.
 5. reward = reward_scaling x (equity change - turnover penalty - risk penalty).
 
-With ``decision_interval = k > 1`` a step decides at ``t`` and then holds through the bars
-up to the next decision bar (every ``k`` bars of the session clock, and each session's last
-bar), running 1-5 for each bar without a new order; its reward is the bars' sum
-(:mod:`~trader_env.env.decision_interval`).
-
 Orders are sized with the equity and price known at ``t`` (``close[t]``), costs use the cost
 rate of bar ``t``; nothing in a step reads a bar after ``t + 1``, and the reward of the step
 deciding at ``t`` depends on bars ``<= t + 1`` only.
+
+What a step reports (``info``): ``"bar"`` (default) the bar's whole accounting
+(:func:`~trader_env.env.step_info.bar_info`); ``"episode"`` nothing but the episode's summary
+at its last step, which is all training reads (vectorised training copies step with it:
+building and copying a dict of twenty values per bar was a quarter of training's time);
+``"record"`` that summary and the per-bar :class:`~trader_env.env.episode_record.EpisodeRecord`,
+which is what a backtest reads. The accounting is the same in every level.
 
 Episodes: ``mode="train"`` plays ``episode_length`` steps from a random start in a random
 symbol (seeded by ``reset(seed=...)``); ``mode="eval"`` plays each symbol's whole split, one
@@ -44,7 +46,7 @@ from gymnasium import spaces
 from trader_env.contracts import MarketArrays
 from trader_env.env.accounting import Fill, Portfolio
 from trader_env.env.config import EnvConfig
-from trader_env.env.decision_interval import merge_bar_infos
+from trader_env.env.episode_record import EpisodeRecorder
 from trader_env.env.episode_stats import EpisodeStats
 from trader_env.env.observation import ObservationRows
 from trader_env.env.position_sizing import make_sizer
@@ -56,6 +58,8 @@ from trader_env.env.turnover_penalty import DailyTurnoverPenalty
 from trader_env.env.volatility_penalty import VolatilityPenalty
 
 Mode = Literal["train", "eval"]
+InfoLevel = Literal["bar", "episode", "record"]
+INFO_LEVELS: tuple[InfoLevel, ...] = ("bar", "episode", "record")
 NON_FINITE_EQUITY = "non_finite_equity"
 SHORT, FLAT, LONG = 0, 1, 2
 
@@ -69,9 +73,10 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
     Action: ``Discrete(3)``: 0 short, 1 flat, 2 long (short means flat when ``long_only``;
     the space stays the same so that models warm-start across phases).
 
-    Per-step ``info``: see :func:`~trader_env.env.step_info.bar_info` (one bar) and
-    :mod:`~trader_env.env.decision_interval` (a step of several bars, ``decision_interval``);
-    the last step of an episode adds ``episode_metrics``.
+    Per-step ``info`` by ``info`` level (see the module docstring): ``"bar"`` gives
+    :func:`~trader_env.env.step_info.bar_info`, ``"episode"`` and ``"record"`` an empty dict;
+    the last step of an episode adds ``episode_metrics`` in every level and
+    ``episode_record`` in ``"record"``.
     """
 
     metadata = {"render_modes": []}
@@ -82,6 +87,7 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         config: EnvConfig | None = None,
         *,
         mode: Mode = "train",
+        info: InfoLevel = "bar",
     ):
         super().__init__()
         if isinstance(arrays, MarketArrays):
@@ -91,6 +97,8 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
             raise ValueError("IntradayTradingEnv needs at least one MarketArrays")
         if mode not in ("train", "eval"):
             raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
+        if info not in INFO_LEVELS:
+            raise ValueError(f"info must be one of {INFO_LEVELS}, got {info!r}")
         for other in arrays[1:]:
             if other.feature_names != arrays[0].feature_names:
                 raise ValueError(
@@ -115,7 +123,8 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         self._window = config.window
         self._next_open = config.execution == "next_open"
         self._flatten = config.flatten_at_session_end
-        self._interval = config.decision_interval
+        self._bar_info = info == "bar"
+        self._recorder = EpisodeRecorder() if info == "record" else None
         self._long_only = config.long_only
         self._risk_features = config.include_risk_features
 
@@ -241,6 +250,8 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         self._vol.reset()
         self._reward.start_episode(f"{market.symbol}[{start}:{end}]")
         self._rows.start(market, start, end)
+        if self._recorder is not None:
+            self._recorder.start()
         return self._rows.at(start), reset_info(market, start, capital, self._stage)
 
     def _start_session(self, equity: float) -> None:
@@ -296,37 +307,19 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         choice = int(action)
         if not SHORT <= choice <= LONG:
             raise ValueError(f"action must be 0 (short), 1 (flat) or 2 (long), got {action!r}")
-        reward, terminated, truncated, info = self._advance(choice - 1)
-        if self._interval > 1:
-            reward, terminated, truncated, info = self._hold(reward, terminated, truncated, info)
+        reward, terminated, truncated, info = self._advance(choice)
         return self._rows.at(self._t), reward, terminated, truncated, info
 
-    def _hold(
-        self, reward: float, terminated: bool, truncated: bool, info: dict[str, Any]
-    ) -> tuple[float, bool, bool, dict[str, Any]]:
-        """Decision interval: hold the order bar by bar up to the next decision bar, the end
-        of the episode or a halt; one step's reward and info (see ``decision_interval``)."""
-        info["reward"] = reward
-        bars = [info]
-        decides = self._market.decides
-        while not (terminated or truncated or decides[self._t]):
-            bar_reward, terminated, truncated, info = self._advance(None)
-            info["reward"] = bar_reward
-            bars.append(info)
-            reward += bar_reward
-        return reward, terminated, truncated, merge_bar_infos(bars, reward)
-
-    def _advance(self, direction: int | None) -> tuple[float, bool, bool, dict[str, Any]]:
-        """Play one bar: the order of ``direction`` (-1, 0, 1; None holds: no order) decided
-        at the current bar ``t``, then bar ``t + 1``. Returns (reward, terminated, truncated,
-        the bar's info)."""
+    def _advance(self, choice: int) -> tuple[float, bool, bool, dict[str, Any]]:
+        """Play one bar: the order of action ``choice`` (0, 1, 2) decided at the current bar
+        ``t``, then bar ``t + 1``. Returns (reward, terminated, truncated, the step's info)."""
         t = self._t
         u = t + 1
         equity_before = self._equity
         fills = self._fills
         fills.notional = fills.cost = fills.turnover_penalty = 0.0
         fills.closed = ()
-        self._execution(direction, t, u, equity_before, fills)
+        self._execution(choice - 1, t, u, equity_before, fills)
         equity, event, terminated = self._risk_limits(u, fills)
 
         # Reward: money change net of this bar's penalties (money, scaled).
@@ -361,48 +354,61 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
                 self._risk.drawdown,
                 turnover_today,
             )
-        info = bar_info(
-            self._market,
-            u,
-            self._portfolio,
-            equity,
-            equity - equity_before,
-            fills,
-            drawdown_penalty,
-            volatility_penalty,
-            turnover_today,
-            self._risk.drawdown,
-            self._reward.nonfinite_count,
-            event,
-        )
+        info: dict[str, Any] = {}
+        if self._bar_info:
+            info = bar_info(
+                self._market,
+                u,
+                self._portfolio,
+                equity,
+                equity - equity_before,
+                fills,
+                drawdown_penalty,
+                volatility_penalty,
+                turnover_today,
+                self._risk.drawdown,
+                self._reward.nonfinite_count,
+                event,
+            )
+        recorder = self._recorder
+        if recorder is not None:
+            row = (
+                u,
+                choice,
+                reward,
+                equity,
+                self._portfolio.shares,
+                fills.cost,
+                fills.turnover_penalty,
+                risk_penalty,
+                equity - equity_before,
+                fills.notional,
+            )
+            recorder.append(row, event, fills.closed)
         if terminated or truncated:
             self._done = True
             info["episode_metrics"] = self._episode_metrics(completed=not terminated)
+            if recorder is not None:
+                info["episode_record"] = recorder.finish()
         return reward, terminated, truncated, info
 
     def _execution(
-        self, direction: int | None, t: int, u: int, equity_before: float, fills: StepFills
+        self, direction: int, t: int, u: int, equity_before: float, fills: StepFills
     ) -> None:
-        """Step 1: the order decided at ``t`` fills (at ``open[u]`` or ``close[t]``; none when
-        ``direction`` is None), the session starts over when ``u`` opens one, and the position
-        is closed at ``close[u]`` when ``u`` ends its session (``flatten_at_session_end``)."""
+        """Step 1: the order of ``direction`` (-1, 0, 1) decided at ``t`` fills (at ``open[u]``
+        or ``close[t]``), the session starts over when ``u`` opens one, and the position is
+        closed at ``close[u]`` when ``u`` ends its session (``flatten_at_session_end``)."""
         market = self._market
         portfolio = self._portfolio
-        forced_flat = direction is not None and (
-            (self._flatten and market.session_last[t]) or (direction < 0 and self._long_only)
-        )
+        if (self._flatten and market.session_last[t]) or (direction < 0 and self._long_only):
+            direction = 0
         if self._next_open:
+            # A new session resets the risk limits before the order fills at its open.
             if market.session_first[u]:
                 self._start_session(equity_before)
-            if direction is not None:
-                if forced_flat or self._risk.locked:
-                    direction = 0
-                self._order(direction, t, market.open[u], fills)
+            self._order(0 if self._risk.locked else direction, t, market.open[u], fills)
         else:
-            if direction is not None:
-                if forced_flat or self._risk.locked:
-                    direction = 0
-                self._order(direction, t, market.close[t], fills)
+            self._order(0 if self._risk.locked else direction, t, market.close[t], fills)
             if market.session_first[u]:
                 self._start_session(portfolio.cash + portfolio.shares * market.close[t])
         if self._flatten and market.session_last[u]:

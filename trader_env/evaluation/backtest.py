@@ -9,8 +9,7 @@ Each symbol's split is played from its first observable bar to its last, in the 
 Accounting conventions:
 
 - Per-bar rows: one per bar after the first decision bar. An environment step deciding at
-  ``t`` gives the row of bar ``u = t + 1`` (with ``decision_interval`` k > 1, one row per
-  bar it spans, each holding the step's action) (equity marked at ``close[u]``, the step's cost,
+  ``t`` gives the row of bar ``u = t + 1`` (equity marked at ``close[u]``, the step's cost,
   penalties, reward, and the regime label of bar ``u``, the bar over which the return was
   earned). The starting bar (equity = initial capital) has no row.
 - Each symbol trades its own account of ``initial_capital``; portfolio equity is their sum
@@ -35,6 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,6 +42,7 @@ import pandas as pd
 import polars as pl
 
 from trader_env.contracts import REGIMES, VOL_BUCKET_EXTRA, VOL_BUCKETS, MarketArrays
+from trader_env.env.episode_record import RECORD_COLUMNS, EpisodeRecord
 from trader_env.evaluation.backtest_result import (
     BACKTEST_METRIC_KEYS,
     BENCHMARK_KEYS,
@@ -64,9 +65,9 @@ __all__ = [
 if TYPE_CHECKING:
     from trader_env.env import EnvConfig, IntradayTradingEnv
 
-#: Float columns recorded from the step's ``info`` (money; ``position`` in units).
-_INFO_FLOATS: tuple[str, ...] = (
-    "price",
+#: Money columns of a backtest's bars taken from the environment's record (``position`` in
+#: units).
+_RECORDED_FLOATS: tuple[str, ...] = (
     "equity",
     "position",
     "cost",
@@ -79,23 +80,30 @@ REGIME_DTYPE = pl.Enum(list(REGIMES))
 VOL_BUCKET_DTYPE = pl.Enum(list(VOL_BUCKETS))
 
 
-class _SymbolRun:
-    """One symbol's environment(s) and recorded rows.
+@dataclass(frozen=True)
+class _FlatSpan:
+    """Bars ``first .. last`` of the split spent flat after a halt, at ``equity``."""
 
-    Rows are indexed by bar of the whole split; an environment started after a halt covers a
-    slice of the split, and ``offset`` maps its bar indices back.
+    first: int
+    last: int
+    equity: float
+    position: float
+
+
+class _SymbolRun:
+    """One symbol's environment(s) and what they recorded.
+
+    The environment reports each episode's bars at its end (``info="record"``); an
+    environment started after a halt covers a slice of the split, and ``offset`` maps its bar
+    indices back to the split's.
     """
 
     def __init__(self, arrays: MarketArrays, config: EnvConfig, resume_after_halt: bool) -> None:
         self.arrays = arrays
         self.config = config
         self.resume_after_halt = resume_after_halt
-        self.columns: dict[str, list[Any]] = {
-            name: [] for name in ("bar", "action", "reward", "risk_event", "halted", *_INFO_FLOATS)
-        }
-        self.pending: list[tuple[int, int, float, dict[str, Any]]] = []
-        self.closed_ts: list[int] = []
-        self.closed_pnl: list[float] = []
+        #: In bar order: (offset, record) of each episode, or the flat span after a halt.
+        self.segments: list[tuple[int, EpisodeRecord] | _FlatSpan] = []
         self.halts: list[tuple[int, str]] = []
         self.offset = 0
         self.env = self._make_env(arrays, config)
@@ -104,7 +112,7 @@ class _SymbolRun:
     def _make_env(arrays: MarketArrays, config: EnvConfig) -> IntradayTradingEnv:
         from trader_env.env import make_env
 
-        return make_env(config, arrays=[arrays], mode="eval")
+        return make_env(config, arrays=[arrays], mode="eval", info="record")
 
     def reset(self) -> np.ndarray:
         return self.env.reset()[0]
@@ -114,78 +122,38 @@ class _SymbolRun:
         """The split bar the next action is decided at."""
         return self.offset + self.env.current_bar
 
-    def record(self, action: int, reward: float, info: dict[str, Any]) -> None:
-        """Book one step: one row per bar it spans (``info["bars"]`` when the decision
-        interval is above one bar, each with its own reward; the action is the step's)."""
-        bars = info.get("bars")
-        if bars is None:
-            self._record_bar(action, reward, info)
-        else:
-            for bar in bars:
-                self._record_bar(action, bar["reward"], bar)
+    def end_episode(self, info: dict[str, Any], terminated: bool) -> np.ndarray | None:
+        """Book the episode that just ended; after a halt (``terminated``) stay flat to the
+        next session and resume there (or to the end).
 
-    def _record_bar(self, action: int, reward: float, info: dict[str, Any]) -> None:
-        # The hot path keeps references only; columns are built once, in _flush.
-        self.pending.append((self.offset + info["bar_index"], action, reward, info))
-        closed = info["closed_trade_pnl"]
-        if closed:
-            for pnl in closed:
-                self.closed_ts.append(info["ts"])
-                self.closed_pnl.append(pnl)
-
-    def _flush(self) -> None:
-        """Move the recorded steps into the columns."""
-        pending = self.pending
-        if not pending:
-            return
-        columns = self.columns
-        columns["bar"].extend([step[0] for step in pending])
-        columns["action"].extend([step[1] for step in pending])
-        columns["reward"].extend([step[2] for step in pending])
-        columns["risk_event"].extend([step[3]["risk_event"] for step in pending])
-        columns["halted"].extend([False] * len(pending))
-        for name in _INFO_FLOATS:
-            columns[name].extend([step[3][name] for step in pending])
-        self.pending = []
-
-    def halt(self, info: dict[str, Any]) -> np.ndarray | None:
-        """Book a halt; stay flat to the next session and resume there (or to the end).
-
-        Returns the first observation of the resumed environment, or None when the account
-        stays flat to the end of the split. The resumed environment starts flat with the
-        equity the halt left, at the next session's first bar, with ``window - 1`` bars of
-        history before it.
+        Returns the first observation of the resumed environment, or None when the symbol is
+        done. The resumed environment starts flat with the equity the halt left, at the next
+        session's first bar, with ``window - 1`` bars of history before it.
         """
-        equity = float(info["equity"])
+        record: EpisodeRecord = info["episode_record"]
+        self.segments.append((self.offset, record))
+        if not terminated:
+            return None
+        last = record.values[-1]
+        bar = self.offset + int(last[RECORD_COLUMNS.index("bar")])
+        equity = float(last[RECORD_COLUMNS.index("equity")])
+        arrays = self.arrays
+        event = record.risk_events[-1][1] if record.risk_events else "unknown"
+        ts = int(arrays.ts[bar])
         if not math.isfinite(equity):
             raise ValueError(
-                f"{self.arrays.symbol}: the environment reported non-finite equity at "
-                f"ts={info['ts']} ({info['risk_event']}); the backtest cannot continue"
+                f"{arrays.symbol}: the environment reported non-finite equity at "
+                f"ts={ts} ({event}); the backtest cannot continue"
             )
-        self.halts.append((info["ts"], str(info["risk_event"])))
-        arrays = self.arrays
+        self.halts.append((ts, event))
         n = len(arrays)
-        bar = self.offset + info["bar_index"]
         later = np.flatnonzero(arrays.session_id[bar + 1 :] != arrays.session_id[bar])
         # A wiped-out account (equity <= 0) has nothing left to trade with.
         can_resume = self.resume_after_halt and equity > 0.0 and later.size > 0
         resume_at = min(bar + 1 + int(later[0]), n - 1) if can_resume else n - 1
-        flat = range(bar + 1, resume_at + 1)
-        self._flush()
-        columns = self.columns
-        columns["bar"].extend(flat)
-        for name, value in (
-            ("action", 1),
-            ("reward", 0.0),
-            ("risk_event", None),
-            ("halted", True),
-            ("equity", equity),
-            ("position", float(info["position"])),
-        ):
-            columns[name].extend([value] * len(flat))
-        for name in ("cost", "turnover_penalty", "risk_penalty", "net_pnl", "traded_notional"):
-            columns[name].extend([0.0] * len(flat))
-        columns["price"].extend(arrays.close[flat.start : flat.stop].tolist())
+        position = float(last[RECORD_COLUMNS.index("position")])
+        if resume_at > bar:
+            self.segments.append(_FlatSpan(bar + 1, resume_at, equity, position))
         if resume_at >= n - 1:
             return None
         first = resume_at - (self.config.window - 1)
@@ -194,43 +162,82 @@ class _SymbolRun:
         self.env = self._make_env(arrays.tail(first), config)
         return self.reset()
 
-    def frame(self, start: int, capital: float, entry_cost: float, timezone: str) -> pl.DataFrame:
-        """The symbol's per-bar frame, bars ``start + 1 .. n - 1`` (see :class:`BacktestResult`)."""
-        self._flush()
+    def _columns(self) -> tuple[dict[str, np.ndarray], list[tuple[int, str]], np.ndarray]:
+        """Per-bar columns in split order (``bar``, ``action``, ``reward``, ``halted`` and
+        :data:`_RECORDED_FLOATS`), the risk events ``(split bar, event)`` and the closed
+        trades ``(n, 2)``: split bar, net P&L."""
+        parts: dict[str, list[np.ndarray]] = {
+            name: [] for name in ("bar", "action", "reward", "halted", *_RECORDED_FLOATS)
+        }
+        events: list[tuple[int, str]] = []
+        closed: list[tuple[int, float]] = []
+        for segment in self.segments:
+            if isinstance(segment, _FlatSpan):
+                n = segment.last - segment.first + 1
+                parts["bar"].append(np.arange(segment.first, segment.last + 1))
+                parts["action"].append(np.ones(n))
+                parts["halted"].append(np.ones(n, dtype=bool))
+                parts["equity"].append(np.full(n, segment.equity))
+                parts["position"].append(np.full(n, segment.position))
+                for name in ("reward", "cost", "turnover_penalty", "risk_penalty", "net_pnl"):
+                    parts[name].append(np.zeros(n))
+                parts["traded_notional"].append(np.zeros(n))
+                continue
+            offset, record = segment
+            parts["bar"].append(offset + record.column("bar"))
+            parts["halted"].append(np.zeros(len(record.values), dtype=bool))
+            for name in ("action", "reward", *_RECORDED_FLOATS):
+                parts[name].append(record.column(name))
+            events.extend((offset + bar, event) for bar, event in record.risk_events)
+            closed.extend((offset + bar, pnl) for bar, pnl in record.closed_trades)
+        columns = {name: np.concatenate(values) for name, values in parts.items()}
+        columns["bar"] = columns["bar"].astype(np.int64)
+        trades = np.array(closed, dtype=np.float64).reshape(-1, 2)
+        return columns, events, trades
+
+    def frames(
+        self, start: int, capital: float, entry_cost: float, timezone: str
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The symbol's per-bar frame, bars ``start + 1 .. n - 1`` (see :class:`BacktestResult`),
+        and its closed trades (``symbol``, ``ts``, ``net_pnl``)."""
         arrays = self.arrays
-        index = np.asarray(self.columns["bar"], dtype=np.int64)
+        columns, events, trades = self._columns()
+        index = columns["bar"]
         if not np.array_equal(index, np.arange(start + 1, len(arrays))):
             raise RuntimeError(f"{arrays.symbol}: backtest rows do not cover the split in order")
+        risk_event: list[str | None] = [None] * len(index)
+        for bar, event in events:
+            risk_event[bar - start - 1] = event
         close = arrays.close
-        equity = np.asarray(self.columns["equity"], dtype=np.float64)
+        equity = columns["equity"]
         previous = np.concatenate(([capital], equity[:-1]))
-        floats = {name: np.asarray(self.columns[name], dtype=np.float64) for name in _INFO_FLOATS}
-        return pl.DataFrame(
+        closed_trades = pl.DataFrame(
+            {
+                "symbol": pl.Series([arrays.symbol] * len(trades), dtype=pl.String),
+                "ts": pl.Series(arrays.ts[trades[:, 0].astype(np.int64)], dtype=pl.Int64).cast(
+                    pl.Datetime("us", "UTC")
+                ),
+                "net_pnl": pl.Series(trades[:, 1], dtype=pl.Float64),
+            }
+        )
+        bars = pl.DataFrame(
             {
                 "symbol": pl.Series([arrays.symbol] * len(index), dtype=pl.String),
                 "ts": pl.Series(arrays.ts[index]).cast(pl.Datetime("us", "UTC")),
-                "action": np.asarray(self.columns["action"], dtype=np.int8),
-                "price": floats["price"],
+                "action": columns["action"].astype(np.int8),
+                "price": close[index].astype(np.float64),
                 "equity": equity,
                 "benchmark_equity": capital * close[index] / close[start] - entry_cost,
-                **{name: floats[name] for name in _INFO_FLOATS if name not in ("price", "equity")},
-                "reward": np.asarray(self.columns["reward"], dtype=np.float64),
+                **{name: columns[name] for name in _RECORDED_FLOATS if name != "equity"},
+                "reward": columns["reward"],
                 "regime": pl.Series(np.asarray(REGIMES)[arrays.regime[index]]).cast(REGIME_DTYPE),
                 "vol_bucket": _vol_buckets(arrays, index),
                 "bar_return": equity / previous - 1.0,
-                "risk_event": pl.Series(self.columns["risk_event"], dtype=pl.String),
-                "halted": np.asarray(self.columns["halted"], dtype=bool),
+                "risk_event": pl.Series(risk_event, dtype=pl.String),
+                "halted": columns["halted"],
             }
         ).with_columns(session_date_expr(timezone))
-
-    def trades(self) -> pl.DataFrame:
-        return pl.DataFrame(
-            {
-                "symbol": pl.Series([self.arrays.symbol] * len(self.closed_pnl), dtype=pl.String),
-                "ts": pl.Series(self.closed_ts, dtype=pl.Int64).cast(pl.Datetime("us", "UTC")),
-                "net_pnl": pl.Series(self.closed_pnl, dtype=pl.Float64),
-            }
-        )
+        return bars, closed_trades
 
 
 def _vol_buckets(arrays: MarketArrays, index: np.ndarray) -> pl.Series:
@@ -331,17 +338,14 @@ def _play(policy: Policy | ActionSchedule, runs: list[_SymbolRun], deterministic
         episode_start = np.zeros(n_envs, dtype=bool)
         for i in tuple(live):
             run = runs[i]
-            obs, reward, terminated, truncated, info = run.env.step(chosen[i])
-            run.record(chosen[i], float(reward), info)
-            if terminated:
-                resumed = run.halt(info)
+            obs, _, terminated, truncated, info = run.env.step(chosen[i])
+            if terminated or truncated:
+                resumed = run.end_episode(info, terminated)
                 if resumed is None:
                     live.remove(i)
                 else:
                     observations[i] = resumed
                     episode_start[i] = True  # a new episode: recurrent state starts afresh
-            elif truncated:
-                live.remove(i)
             else:
                 observations[i] = obs
 
@@ -356,10 +360,10 @@ def _collect(
     capital = float(env_config.initial_capital)
     start = env_config.window - 1
     frames = [
-        run.frame(start, capital, _entry_cost(run.arrays, env_config, start), session_timezone)
+        run.frames(start, capital, _entry_cost(run.arrays, env_config, start), session_timezone)
         for run in runs
     ]
-    bars = pl.concat(frames)
+    bars = pl.concat([frame for frame, _ in frames])
     per_day = bars.group_by("symbol", "session", maintain_order=True).agg(
         pl.col("equity").last(),
         pl.col("benchmark_equity").last(),
@@ -373,7 +377,7 @@ def _collect(
         benchmark_daily_returns=_portfolio_daily(per_day, "benchmark_equity", capital).rename(
             "buy_and_hold"
         ),
-        closed_trades=pl.concat([run.trades() for run in runs]),
+        closed_trades=pl.concat([trades for _, trades in frames]),
         traded_notional_per_day=pd.Series(
             notional["traded_notional"].to_numpy(),
             index=pd.DatetimeIndex(notional["session"].to_numpy(), name="session"),

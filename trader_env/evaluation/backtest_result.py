@@ -92,11 +92,9 @@ class ActionSchedule:
     def replay(cls, result: BacktestResult, arrays: Sequence[MarketArrays]) -> ActionSchedule:
         """The actions ``result`` recorded, as a schedule over ``arrays`` (the same splits).
 
-        Row ``u`` of ``result.bars`` holds the action in force over bar ``u``: decided at
-        bar ``u - 1``, or at the decision bar before it when the environment's
-        ``decision_interval`` is above one bar (a replay in that environment reads the
-        decision bars only); bars where nothing was decided (the warm-up window, the last
-        bar) are flat.
+        Row ``u`` of ``result.bars`` holds the action in force over bar ``u``, decided at
+        bar ``u - 1``; bars where nothing was decided (the warm-up window, the last bar) are
+        flat.
         """
         schedules = []
         for a in arrays:

@@ -22,7 +22,6 @@ from trader_env.features.lookahead import (
 from trader_env.features.market import FeatureReport, compute_features, compute_features_with_report
 from trader_env.features.market_config import MarketFeaturesConfig
 from trader_env.features.market_profile import MarketProfile, market_profile
-from trader_env.features.mirror import mirror_bars
 from trader_env.features.normalization import (
     NormalizationStats,
     apply_normalization,
@@ -87,7 +86,6 @@ __all__ = [
     "load_features_config",
     "make_splits",
     "market_profile",
-    "mirror_bars",
     "regime_distribution",
     "required_embargo_sessions",
     "resolved_config",

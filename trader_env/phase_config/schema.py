@@ -199,10 +199,12 @@ class TrainingConfig(_Strict):
         ge=1, description="Environment steps (transitions, all copies together) to train for."
     )
     n_envs: int = Field(default=4, ge=1, le=256, description="Environment copies stepped together.")
-    vec_env: Literal["dummy", "subproc"] = Field(
-        default="dummy",
-        description="SB3 DummyVecEnv (one process) or SubprocVecEnv (one process per copy); "
-        "dummy is faster on 2 cores (docs/architecture.md, 'Measured facts about the stack').",
+    vec_env: Literal["auto", "inprocess", "subproc"] = Field(
+        default="auto",
+        description="How the copies are stepped: inprocess (one process, "
+        "trader_env.env.vec_env.InProcessVecEnv), subproc (SB3's SubprocVecEnv, a process per "
+        "copy) or auto: subproc when the machine has at least two cores per copy, else "
+        "inprocess (trader_env.env.factory.resolve_vec_env).",
     )
     seed: int = Field(
         default=0,
@@ -239,23 +241,6 @@ class TrainingConfig(_Strict):
     selection: SelectionConfig = Field(
         default_factory=SelectionConfig,
         description="Keep the best of the periodic checkpoints by a slice held out of training.",
-    )
-    ensemble: int = Field(
-        default=1,
-        ge=1,
-        le=16,
-        description="Seed ensemble: train the phase this many times (seeds seed, seed + 1000, "
-        "...) and act on the members' mean action probabilities (trader_env.training.ensemble; "
-        "PPO MlpPolicy only); 1: a single model. Costs this many times the training time.",
-    )
-    mirror: bool = Field(
-        default=False,
-        description="Also train on the market's mirror image (each price p -> c^2 / p, c the "
-        "symbol's first close: every return negated, volatility and volume unchanged; "
-        "trader_env.features.mirror): half of the env copies replay the other half's episodes "
-        "on it (antithetic pairs, n_envs even), and the selection slice is scored on it too, so "
-        "that neither training nor the checkpoint choice rewards holding a direction. Training "
-        "and selection only: validation and test are the real market.",
     )
 
 
@@ -392,26 +377,13 @@ class PhaseConfig(_Strict):
                 "regime_policy routes on the regime one-hot in the observation: set "
                 "env.include_regime (plan.regime_detection) to true"
             )
-        if self.training.ensemble > 1 and (
-            self.algorithm.name != "PPO" or self.regime_policy is not None
-        ):
-            raise ValueError(
-                f"training.ensemble ({self.training.ensemble}) votes with PPO MlpPolicy members "
-                f"only; this phase trains {self.algorithm.name}"
-                + (" behind a regime router" if self.regime_policy is not None else "")
-            )
         selection = self.training.selection
         if selection.significance is not None and (
-            not selection.enabled or self.training.ensemble > 1 or self.regime_policy is not None
+            not selection.enabled or self.regime_policy is not None
         ):
             raise ValueError(
                 "training.selection.significance judges a single model's kept checkpoint: it "
-                "needs training.selection.fraction > 0, training.ensemble 1 and no regime_policy"
-            )
-        if self.training.mirror and self.regime_policy is None and self.training.n_envs % 2:
-            raise ValueError(
-                f"training.mirror pairs each env copy with one on the mirror image: "
-                f"training.n_envs must be even, got {self.training.n_envs}"
+                "needs training.selection.fraction > 0 and no regime_policy"
             )
         last_stage = len(self.env.curriculum.stages) - 1
         for check in self.training_checks:

@@ -24,9 +24,8 @@ from trader_env.env import make_vec_env
 from trader_env.phase_config import PhaseConfig, TrainingConfig
 from trader_env.training.widen import COLUMNS_ATTRIBUTE, widen_state_dict, widening_problem
 
-if TYPE_CHECKING:  # regime_policy, ensemble and abstain import this module
+if TYPE_CHECKING:  # regime_policy and abstain import this module
     from trader_env.training.abstain import AbstainingPolicy
-    from trader_env.training.ensemble import SeedEnsemblePolicy
     from trader_env.training.regime_policy import RegimeRouterPolicy
 
 #: Hyperparameters passed to the SB3 constructor under their own names.
@@ -46,17 +45,11 @@ _SB3_HYPERPARAMETERS = (
 
 def algorithm_class(
     name: str,
-) -> (
-    type[OnPolicyAlgorithm]
-    | type[RegimeRouterPolicy]
-    | type[SeedEnsemblePolicy]
-    | type[AbstainingPolicy]
-):
+) -> type[OnPolicyAlgorithm] | type[RegimeRouterPolicy] | type[AbstainingPolicy]:
     """The class that trains or loads models of an algorithm name: the SB3 class of an
     :class:`~trader_env.phase_config.AlgorithmConfig` name, phase 6's
     :class:`~trader_env.training.regime_policy.RegimeRouterPolicy` (``"RegimeRouter"``, load
-    only), a :class:`~trader_env.training.ensemble.SeedEnsemblePolicy` (``"SeedEnsemble"``,
-    load only) or an abstaining phase's :class:`~trader_env.training.abstain.AbstainingPolicy`
+    only) or an abstaining phase's :class:`~trader_env.training.abstain.AbstainingPolicy`
     (``"Abstain"``, load only). Every one has ``load(path, device=...)`` returning an object with
     ``predict``."""
     if name == "PPO":
@@ -69,17 +62,12 @@ def algorithm_class(
         from trader_env.training.regime_policy import RegimeRouterPolicy
 
         return RegimeRouterPolicy
-    if name == "SeedEnsemble":
-        from trader_env.training.ensemble import SeedEnsemblePolicy
-
-        return SeedEnsemblePolicy
     if name == "Abstain":
         from trader_env.training.abstain import AbstainingPolicy
 
         return AbstainingPolicy
     raise ValueError(
-        f"unknown algorithm {name!r}: expected 'PPO', 'RecurrentPPO', 'RegimeRouter', "
-        "'SeedEnsemble' or 'Abstain'"
+        f"unknown algorithm {name!r}: expected 'PPO', 'RecurrentPPO', 'RegimeRouter' or 'Abstain'"
     )
 
 
@@ -133,25 +121,13 @@ def make_sb3_logger(tensorboard_dir: Path | None = None) -> Logger:
     return Logger(folder=str(folder), output_formats=[TensorBoardOutputFormat(str(folder))])
 
 
-def make_training_env(
-    config: PhaseConfig, arrays: Sequence[MarketArrays], mirrored: Sequence[MarketArrays] = ()
-) -> VecEnv:
-    """``training.n_envs`` copies of the phase's environment, copy ``i`` seeded ``seed + i``;
-    with ``mirrored``, the second half of the copies replays the first half's episodes on
-    the mirror image (:func:`~trader_env.env.factory.make_vec_env`).
-
-    No SB3 ``Monitor``: the environment reports its own episode metrics, which the
-    diagnostics callback reads, and the wrapper would cost ~9 % of training time.
-    """
+def make_training_env(config: PhaseConfig, arrays: Sequence[MarketArrays]) -> VecEnv:
+    """``training.n_envs`` copies of the phase's environment, copy ``i`` seeded ``seed + i``,
+    vectorised as ``training.vec_env`` says (:func:`~trader_env.env.factory.make_vec_env`),
+    each reporting only its episode summaries (what the callbacks read)."""
     training = config.training
     return make_vec_env(
-        config.env,
-        arrays,
-        training.n_envs,
-        training.vec_env,
-        seed=training.seed,
-        monitor=False,
-        mirrored=mirrored,
+        config.env, arrays, training.n_envs, training.vec_env, seed=training.seed, info="episode"
     )
 
 
@@ -208,7 +184,6 @@ def load_warm_start(
     if not path.is_file():
         return None, f"started fresh: no previous model at {path}"
     from trader_env.training.abstain import extract_declined, is_abstain_file
-    from trader_env.training.ensemble import extract_member, is_ensemble_file
 
     def continue_from(extract: Callable[[Path], Path]) -> tuple[OnPolicyAlgorithm | None, str]:
         """Warm start from the SB3 model inside a composite file, extracted to a scratch dir."""
@@ -216,10 +191,6 @@ def load_warm_start(
             inner = extract(Path(scratch))
             return load_warm_start(inner, vec_env, config, device, tensorboard_dir)
 
-    if is_ensemble_file(path):
-        # Continue from the member trained with the previous phase's own seed.
-        model, note = continue_from(lambda folder: extract_member(path, 0, folder))
-        return model, f"{note} (member 0 of the seed ensemble {path.name})"
     if is_abstain_file(path):
         # The previous phase abstained (its best checkpoint was not significant on the
         # selection slice); its weights are still the best starting point it has.

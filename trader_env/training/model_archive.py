@@ -1,5 +1,5 @@
 """One zip holding several SB3 models and a manifest: the file format of the composite policies
-(phase 6's regime router, seed ensembles), so that each is one file that loads like any model.
+(phase 6's regime router, an abstaining phase's file), so that each is one file that loads like any model.
 
 The manifest names its ``algorithm``; a file is read as a composite of that algorithm only, so
 one composite is never taken for another, and a plain SB3 zip (no manifest) for neither.

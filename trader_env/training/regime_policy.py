@@ -206,7 +206,7 @@ class RegimeRouterPolicy:
 
 def is_router_file(path: Path | str) -> bool:
     """Whether ``path`` is a saved :class:`RegimeRouterPolicy` (not a plain SB3 model, nor
-    another composite such as a seed ensemble)."""
+    another composite such as an abstaining phase's file)."""
     return archive_algorithm(path) == REGIME_ROUTER
 
 

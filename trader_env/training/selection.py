@@ -13,7 +13,7 @@ import copy
 import datetime as dt
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -98,23 +98,12 @@ def carve_selection_slice(
     return fit, selection, info
 
 
-def book_daily_returns(*results: BacktestResult) -> np.ndarray:
-    """Daily returns ``(days,)`` of one book holding each result with equal capital (the
-    slice and its mirror image cover the same sessions): their mean."""
-    daily: np.ndarray = np.mean([result.daily_returns.to_numpy() for result in results], axis=0)
-    return daily
-
-
-def selection_scores(*results: BacktestResult) -> dict[str, float]:
+def selection_scores(result: BacktestResult) -> dict[str, float]:
     """Sharpe (annualised, daily; 0 when the returns do not vary, e.g. never trading), net
     P&L (money) and daily turnover (x total capital) of a backtest on the selection slice, and
     what its significance needs: the per-day Sharpe, the number of days, and the skewness and
-    (non-excess) kurtosis of the daily returns (NaN when they do not vary).
-
-    Several results (the slice and its mirror image, same sessions) are scored as one book
-    holding each with equal capital: its daily return is their mean, its P&L their sum.
-    """
-    daily = book_daily_returns(*results)
+    (non-excess) kurtosis of the daily returns (NaN when they do not vary)."""
+    daily = result.daily_returns.to_numpy()
     per_day = per_period_sharpe(daily)
     per_day = per_day if math.isfinite(per_day) else 0.0
     return {
@@ -123,14 +112,9 @@ def selection_scores(*results: BacktestResult) -> dict[str, float]:
         "days": float(len(daily)),
         "skew": sample_skew(daily),
         "kurtosis": sample_excess_kurtosis(daily) + 3.0,
-        "net_pnl": float(sum(result.bars["net_pnl"].sum() for result in results)),
-        "daily_turnover": float(
-            np.mean(
-                [
-                    daily_turnover(r.traded_notional_per_day, r.initial_capital * len(r.symbols))
-                    for r in results
-                ]
-            )
+        "net_pnl": float(result.bars["net_pnl"].sum()),
+        "daily_turnover": daily_turnover(
+            result.traded_notional_per_day, result.initial_capital * len(result.symbols)
         ),
     }
 
@@ -160,23 +144,20 @@ def deflated_selection_sharpe(
 @dataclass(frozen=True)
 class SelectionSlice:
     """The held-out end of the training split that picks the checkpoint to keep
-    (see :func:`carve_selection_slice`); with ``training.mirror``, its mirror image too."""
+    (see :func:`carve_selection_slice`)."""
 
     arrays: list[MarketArrays]
     info: dict[str, Any]  # dates and session counts of the slice, recorded with the choice
     session_timezone: str
-    mirrored: list[MarketArrays] = field(default_factory=list)
 
     def score(self, policy: Policy, env: EnvConfig) -> dict[str, float]:
         """:func:`selection_scores` of a deterministic backtest of ``policy`` in ``env`` on the
-        slice, and on its mirror image when given (a policy that only holds a direction then
-        scores its costs: one market's gain is the other's loss)."""
-        return selection_scores(*self.backtests(policy, env))
+        slice."""
+        return selection_scores(self.backtest(policy, env))
 
-    def backtests(self, policy: Policy, env: EnvConfig) -> list[BacktestResult]:
-        """Deterministic backtests of ``policy`` in ``env`` on the slice (and its mirror)."""
-        parts = [self.arrays, self.mirrored] if self.mirrored else [self.arrays]
-        return [run_backtest(policy, p, env, session_timezone=self.session_timezone) for p in parts]
+    def backtest(self, policy: Policy, env: EnvConfig) -> BacktestResult:
+        """A deterministic backtest of ``policy`` in ``env`` on the slice."""
+        return run_backtest(policy, self.arrays, env, session_timezone=self.session_timezone)
 
 
 class CheckpointSelectionCallback(BaseCallback):
@@ -271,7 +252,6 @@ class CheckpointSelectionCallback(BaseCallback):
             )
         return {
             **self._slice.info,
-            "mirrored": bool(self._slice.mirrored),
             "metric": self._metric,
             "kept_timesteps": int(self._best_timesteps),
             "kept_score": float(self._best_score),

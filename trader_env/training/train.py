@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -81,7 +80,6 @@ def train_phase(
     extra_callbacks: Sequence[BaseCallback] = (),
     progress_interval_s: float = 30.0,
     selection: SelectionSlice | None = None,
-    mirrored: Sequence[MarketArrays] = (),
 ) -> TrainingResult:
     """Train ``config``'s model on ``train_arrays`` and save it atomically to ``output_path``.
 
@@ -93,29 +91,16 @@ def train_phase(
     ``progress_interval_s`` seconds. With ``selection`` (and ``training.selection`` enabled),
     the weights saved are those that scored best on the selection slice among the periodic
     checkpoints and the final model (:class:`~.selection.CheckpointSelectionCallback`).
-    ``mirrored`` (``training.mirror``): the mirror image of ``train_arrays``, played by half of
-    the environment copies as antithetic pairs (a regime router's specialists take it as
-    extra sessions instead).
     """
     output_path = Path(output_path)
     if config.regime_policy is not None:
         from trader_env.training.regime_policy import train_regime_policy
 
         return train_regime_policy(
-            config,
-            [*train_arrays, *mirrored],
-            output_path,
-            warm_start_path,
-            logger,
-            tensorboard_dir,
-        )
-    if config.training.ensemble > 1:
-        run_options = (logger, tensorboard_dir, extra_callbacks, progress_interval_s, selection)
-        return _train_seed_ensemble(
-            config, train_arrays, output_path, warm_start_path, *run_options, mirrored
+            config, train_arrays, output_path, warm_start_path, logger, tensorboard_dir
         )
     device = configure_torch(config.training)
-    vec_env = make_training_env(config, train_arrays, mirrored)
+    vec_env = make_training_env(config, train_arrays)
     try:
         model, note = _initial_model(config, vec_env, warm_start_path, device, tensorboard_dir)
         run = _RunCallbacks.of(config, output_path, logger, progress_interval_s, selection)
@@ -164,43 +149,6 @@ def _save(
 
     AbstainingPolicy(model, config.algorithm.name, selected["reason"]).save(path)
     return ABSTAIN
-
-
-def _train_seed_ensemble(
-    config: PhaseConfig,
-    train_arrays: Sequence[MarketArrays],
-    output_path: Path,
-    warm_start_path: Path | None,
-    logger: SupportsInfo | None,
-    tensorboard_dir: Path | None,
-    extra_callbacks: Sequence[BaseCallback],
-    progress_interval_s: float,
-    selection: SelectionSlice | None,
-    mirrored: Sequence[MarketArrays],
-) -> TrainingResult:
-    """:func:`train_phase` for ``training.ensemble`` > 1: each member is a single run of
-    :func:`train_phase` (same arguments, its own seed); with selection, the ensemble is scored
-    on the slice as a checkpoint is (:mod:`trader_env.training.ensemble`)."""
-    from trader_env.training.ensemble import train_seed_ensemble
-
-    def train_member(member: PhaseConfig, path: Path) -> TrainingResult:
-        return train_phase(
-            member,
-            train_arrays,
-            path,
-            warm_start_path,
-            logger,
-            tensorboard_dir / f"seed{member.training.seed}" if tensorboard_dir else None,
-            extra_callbacks,
-            progress_interval_s,
-            selection,
-            mirrored,
-        )
-
-    score = None
-    if selection is not None and config.training.selection.enabled:
-        score = functools.partial(selection.score, env=config.env)
-    return train_seed_ensemble(config, output_path, train_member, score)
 
 
 def _initial_model(

@@ -65,7 +65,7 @@ def _train(
 ) -> PhaseModel:
     from trader_env.training import train_phase
 
-    train_arrays, mirrored, selection = training_arrays(config, market)
+    train_arrays, selection = training_arrays(config, market)
     digest = config_hash(config)
     name = f"{stamp()}-{digest[:8]}"
     folder = storage / "models" / f"phase{config.phase}"
@@ -78,7 +78,6 @@ def _train(
         logger=logger,
         tensorboard_dir=tensorboard_dir,
         selection=selection,
-        mirrored=mirrored,
     )
     finals = result.diagnostics.get("finals", {})
     lineage = {
@@ -111,27 +110,20 @@ def _train(
 
 def training_arrays(
     config: PhaseConfig, market: Dataset
-) -> tuple[list[MarketArrays], list[MarketArrays], SelectionSlice | None]:
-    """What phase ``config`` trains on: the training arrays, their mirror image (empty unless
-    ``training.mirror``; :meth:`Dataset.mirrored`, one array per symbol) and the selection
-    slice held out of both (None unless ``training.selection`` is enabled).
+) -> tuple[list[MarketArrays], SelectionSlice | None]:
+    """What phase ``config`` trains on: the training arrays and the selection slice held out
+    of them (None unless ``training.selection`` is enabled).
 
-    The slice is the end of the training split, carved off after the splits' embargo; the
-    mirror is carved the same way and the slice is scored on its mirror too.
+    The slice is the end of the training split, carved off after the splits' embargo.
     """
     from trader_env.training import SelectionSlice, carve_selection_slice
 
-    real = market.arrays("train")
-    mirrored = market.mirrored().arrays("train") if config.training.mirror else []
+    arrays = market.arrays("train")
     if not config.training.selection.enabled:
-        return real, mirrored, None
+        return arrays, None
     fraction, embargo = config.training.selection.fraction, market.splits.embargo_sessions
-    real, held, info = carve_selection_slice(real, fraction, embargo)
-    held_mirror: list[MarketArrays] = []
-    if mirrored:
-        mirrored, held_mirror, _ = carve_selection_slice(mirrored, fraction, embargo)
-    timezone = market.splits.session_timezone
-    return real, mirrored, SelectionSlice(held, info, timezone, held_mirror)
+    fit, held, info = carve_selection_slice(arrays, fraction, embargo)
+    return fit, SelectionSlice(held, info, market.splits.session_timezone)
 
 
 def load_policy(algorithm: str, model_path: Path | str) -> Policy:
