@@ -8,7 +8,6 @@ Sharpe ratio of every later promotion accounts for the search.
 
 import dagster as dg
 
-from pipelines.features import features_config_for
 from pipelines.metadata import plain_metadata
 from pipelines.phases import MARKET_INS, phase_config, symbol_costs
 from pipelines.settings import PipelineSettings
@@ -56,13 +55,7 @@ def tuning_proposal(
         context.log.warning(
             f"phase{config.phase - 1}_model was never materialized: every trial starts fresh"
         )
-    market = Dataset(
-        bars,
-        inputs["features"],
-        inputs["regimes"],
-        inputs["splits"],
-        features_config_for(bars, settings),
-    )
+    market = Dataset(bars, inputs["features"], inputs["regimes"], inputs["splits"])
     root = settings.storage
     result = tune_phase(
         phase,
