@@ -1,241 +1,242 @@
-"""Training throughput of PPO and RecurrentPPO on the real environment, and where time goes.
+"""Training throughput: phase 2 through the real training path against SB3's own PPO on
+CartPole, measured in one run on one machine, and where phase 2's time goes.
 
-Usage: ``.venv/bin/python benchmarks/bench_training.py [--quick] [--out PATH]``
+Usage::
 
-On the SPY sample's training split (``trader_env.dataset``) with the phase-3 ``dev``
-environment (costs, turnover penalty, risk limits, risk features), through
-:func:`trader_env.training.train_phase` (the real path: diagnostics and progress callbacks,
-atomic save), it measures:
+    .venv/bin/python benchmarks/bench_training.py [--timesteps N] [--phase P] [--profile]
+        [--override JSON] [--out PATH]
 
-- training fps (timesteps / seconds in ``learn()``) for PPO and RecurrentPPO with 1 and 4
-  environment copies, ``DummyVecEnv`` and ``SubprocVecEnv``, 1 torch thread and torch's
-  default (``--quick``: 4 copies, DummyVecEnv only); a run that is still going after 8 s
-  stops at its next rollout boundary (fewer timesteps in the table);
-- the environment's own share of training time: one env stepped alone with random actions
-  for as many steps as PPO trained, divided by PPO's training time (4 DummyVecEnv copies,
-  1 thread; target < 5 %);
-- the overhead of SB3's ``DummyVecEnv`` and of its ``Monitor`` wrapper, stepped with random
-  actions, as shares of the same training time (training runs without ``Monitor``).
+- **Peer**: SB3's PPO on ``CartPole-v1`` with 8 ``DummyVecEnv`` copies, n_steps 1024,
+  batch 512, 10 epochs, MLP 64 x 64, 1 torch thread, CPU: a vanilla SB3 loop on an
+  environment that costs nothing, the same timesteps.
+- **Phase 2** (``--phase``): ``train_phase`` exactly as the ``phaseN_model`` asset calls it
+  (``dev`` profile, the SPY sample's training split minus the selection slice, production
+  costs, checkpoint selection scored on the slice, atomic save), fps counted over the whole
+  call (environment and model built, training, checkpoint scoring, save) and over
+  ``learn()`` alone. The SPY data is loaded before the clock starts. ``--override`` merges a
+  JSON object over the phase config (to measure other sizes).
+- The runs alternate (peer, phase, peer, phase) and each side's faster run is reported, so
+  that a busy moment of a shared machine does not decide the ratio.
+- ``--profile``: one more phase run of 40,960 timesteps under cProfile, its time split into
+  the parts of a training run (cProfile inflates Python-heavy parts more than torch's; the
+  shares are indicative, the fps above are not profiled).
 
-Prints a markdown table and writes it to ``benchmarks/results/training.md``. The machine is
-shared: the load average at the start is printed with the numbers.
+Prints markdown and writes it to ``benchmarks/results/training.md``. The load average at the
+start is printed with the numbers. Runs on the code it is imported with, so the same script
+measures another checkout (``PYTHONPATH=<checkout>``).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import json
 import os
 import platform
+import pstats
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import torch
-from stable_baselines3.common.callbacks import BaseCallback
-
-from trader_env.contracts import MarketArrays
-from trader_env.dataset import default_market_arrays
-from trader_env.env import EnvConfig, make_env, make_vec_env
-from trader_env.phase_config import PhaseConfig, load_phase_config
-from trader_env.training import train_phase
-
-DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice: nothing has set it yet
 
 RESULTS = Path(__file__).resolve().parent / "results" / "training.md"
-BENCH_PHASE = 3
-PPO_STEPS = 16384  # with 4 copies; a quarter with 1 copy
-RECURRENT_STEPS = 2048  # with 4 copies; half with 1 copy
-OVERHEAD_STEPS = 65536  # random-action steps timed for the env and VecEnv costs
-TIME_CAP_S = 8.0  # a run stops at the first rollout boundary after this many seconds
-HYPERPARAMETERS = {"n_steps": 256, "batch_size": 256}
-RECURRENT = {
-    "name": "RecurrentPPO",
-    "policy": "MlpLstmPolicy",
-    "hyperparameters": {**HYPERPARAMETERS, "lstm_hidden_size": 128},
-}
+PEER = {"n_envs": 8, "n_steps": 1024, "batch_size": 512, "n_epochs": 10}
+PROFILE_STEPS = 40_960
 
 
-@dataclass(frozen=True)
-class Run:
-    algorithm: str
-    n_envs: int
-    vec_env: str
-    threads: int
-    timesteps: int
-    fps: float
-    wall_s: float
+def peer_fps(timesteps: int) -> tuple[float, float]:
+    """SB3 PPO on CartPole: (fps over construction + learn, fps over learn)."""
+    import gymnasium as gym
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv
 
-
-def bench_config(
-    algorithm: str, n_envs: int, vec_env: str, threads: int, steps: int
-) -> PhaseConfig:
-    """Phase-3 dev config with the benchmark's budget and execution settings."""
-    algo = RECURRENT if algorithm == "RecurrentPPO" else {"hyperparameters": HYPERPARAMETERS}
-    overrides = {
-        "algorithm": algo,
-        "training": {
-            "total_timesteps": steps,
-            "n_envs": n_envs,
-            "vec_env": vec_env,
-            "torch_threads": threads,
-            "device": "cpu",
-        },
-    }
-    return load_phase_config(BENCH_PHASE, "dev", overrides=overrides)
-
-
-class StopAfter(BaseCallback):
-    """Ends ``learn()`` at the first rollout start after ``seconds``: whole updates only.
-
-    Thread oversubscription can make a run 30x slower (docs/architecture.md, 'Measured facts about the stack'); the cap keeps the
-    benchmark's wall time bounded while fps stays timesteps / time over complete updates.
-    """
-
-    def __init__(self, seconds: float):
-        super().__init__()
-        self.seconds = seconds
-        self._start = 0.0
-        self._stop = False
-
-    def _on_training_start(self) -> None:
-        self._start = time.perf_counter()
-
-    def _on_rollout_start(self) -> None:
-        self._stop = time.perf_counter() - self._start > self.seconds
-
-    def _on_step(self) -> bool:
-        return not self._stop
-
-
-def train_fps(config: PhaseConfig, arrays: list[MarketArrays], folder: Path) -> Run:
-    result = train_phase(
-        config,
-        arrays,
-        folder / "bench.zip",
-        extra_callbacks=[StopAfter(TIME_CAP_S)],
-        progress_interval_s=1e9,
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    env = DummyVecEnv([lambda: gym.make("CartPole-v1") for _ in range(PEER["n_envs"])])
+    env.seed(0)
+    model = PPO(
+        "MlpPolicy",
+        env,
+        n_steps=PEER["n_steps"],
+        batch_size=PEER["batch_size"],
+        n_epochs=PEER["n_epochs"],
+        seed=0,
+        device="cpu",
+        verbose=0,
     )
-    training = config.training
-    return Run(
-        config.algorithm.name,
-        training.n_envs,
-        training.vec_env,
-        training.torch_threads,
-        result.timesteps,
-        result.fps,
-        result.wall_time_s,
+    learn_start = time.perf_counter()
+    model.learn(timesteps)
+    end = time.perf_counter()
+    return model.num_timesteps / (end - start), model.num_timesteps / (end - learn_start)
+
+
+def phase_inputs(phase: int, timesteps: int, override: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """(config, training arrays, selection slice) of ``phase`` as the asset builds them."""
+    from trader_env.costs import production_costs, with_production_costs
+    from trader_env.dataset import default_market_data
+    from trader_env.phase_config import load_phase_config
+    from trader_env.workflow.training import training_arrays
+    from trader_env.yaml_config import deep_merge
+
+    market = default_market_data("dev")
+    symbols = market.bars["symbol"].unique().sort().to_list()
+    overrides = deep_merge({"training": {"total_timesteps": timesteps}}, override)
+    config = load_phase_config(phase, "dev", overrides=overrides)
+    if phase >= 2:
+        config = with_production_costs(config, production_costs(symbols, "us_equity"))
+    parts = training_arrays(config, market)
+    return config, parts[0], parts[-1]
+
+
+def phase_fps(config: Any, arrays: Any, selection: Any) -> tuple[float, float, Any]:
+    """(fps over the whole ``train_phase`` call, fps over ``learn()``, the result)."""
+    from trader_env.training import train_phase
+
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        result = train_phase(
+            config,
+            arrays,
+            Path(folder) / "model.zip",
+            selection=selection,
+            progress_interval_s=1e9,
+        )
+        total = time.perf_counter() - start
+    return result.timesteps / total, result.fps, result
+
+
+def _cumulative(stats: pstats.Stats, where: str, name: str) -> float:
+    """Cumulative seconds of the functions called ``name`` in files ending with ``where``."""
+    return sum(
+        value[3]
+        for (file, _, function), value in stats.stats.items()  # type: ignore[attr-defined]
+        if function == name and file.endswith(where)
     )
 
 
-def env_alone_s(config: EnvConfig, arrays: list[MarketArrays], steps: int) -> float:
-    """Seconds for one env to take ``steps`` random actions (resets included), by one env."""
-    env = make_env(config, arrays, seed=0)
-    actions = np.random.default_rng(0).integers(0, 3, steps)
+def _called_from(stats: pstats.Stats, callee: tuple[str, str], caller: tuple[str, str]) -> float:
+    """Cumulative seconds of ``callee`` (file suffix, function) when called by ``caller``."""
+    total = 0.0
+    for (file, _, function), value in stats.stats.items():  # type: ignore[attr-defined]
+        if function != callee[1] or not file.endswith(callee[0]):
+            continue
+        for (c_file, _, c_function), timing in value[4].items():
+            if c_function == caller[1] and c_file.endswith(caller[0]):
+                total += timing[3]
+    return total
+
+
+def profile_parts(
+    config: Any, arrays: Any, selection: Any
+) -> tuple[list[tuple[str, float]], float]:
+    """Seconds per part of one profiled ``train_phase`` run, and its total."""
+    config = config.model_copy(
+        update={"training": config.training.model_copy(update={"total_timesteps": PROFILE_STEPS})}
+    )
+    profiler = cProfile.Profile()
+    profiler.enable()
     start = time.perf_counter()
-    for action in actions:
-        _, _, terminated, truncated, _ = env.step(action)
-        if terminated or truncated:
-            env.reset()
-    return time.perf_counter() - start
-
-
-def vec_env_s(config: EnvConfig, arrays: list[MarketArrays], steps: int, monitor: bool) -> float:
-    """Seconds for a 4-copy DummyVecEnv to take ``steps`` random actions in total."""
-    n_envs = 4
-    vec_env = make_vec_env(config, arrays, n_envs, "dummy", seed=0, monitor=monitor)
-    vec_env.reset()
-    actions = np.random.default_rng(0).integers(0, 3, (steps // n_envs, n_envs))
-    start = time.perf_counter()
-    for action in actions:
-        vec_env.step(action)
-    elapsed = time.perf_counter() - start
-    vec_env.close()
-    return elapsed
-
-
-def grid(quick: bool) -> list[tuple[str, int, str, int, int]]:
-    """(algorithm, n_envs, vec_env, threads, timesteps) to measure."""
-    if quick:
-        return [
-            ("PPO", 4, "dummy", 1, PPO_STEPS // 2),
-            ("PPO", 4, "dummy", DEFAULT_THREADS, PPO_STEPS // 2),
-            ("RecurrentPPO", 4, "dummy", 1, RECURRENT_STEPS // 2),
-        ]
-    budgets = {("PPO", 1): PPO_STEPS // 4, ("PPO", 4): PPO_STEPS}
-    budgets |= {("RecurrentPPO", 1): RECURRENT_STEPS // 2, ("RecurrentPPO", 4): RECURRENT_STEPS}
-    return [
-        (algorithm, n_envs, vec_env, threads, steps)
-        for (algorithm, n_envs), steps in budgets.items()
-        for vec_env in ("dummy", "subproc")
-        for threads in sorted({1, DEFAULT_THREADS})
+    phase_fps(config, arrays, selection)
+    total = time.perf_counter() - start
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    step_wait = ("dummy_vec_env.py", "step_wait")
+    ours = ("vec_env.py", "step_wait")
+    learn = _cumulative(stats, "on_policy_algorithm.py", "learn")
+    scoring = _cumulative(stats, "selection.py", "_score")
+    update = _cumulative(stats, "ppo/ppo.py", "train")
+    forward = _called_from(
+        stats, ("policies.py", "forward"), ("on_policy_algorithm.py", "collect_rollouts")
+    ) + _cumulative(stats, "training/ppo.py", "act")
+    deepcopy = _called_from(stats, ("copy.py", "deepcopy"), step_wait)
+    env_step = _called_from(stats, ("trading_env.py", "step"), step_wait) + _called_from(
+        stats, ("trading_env.py", "step"), ours
+    )
+    vec_env = (
+        _cumulative(stats, "dummy_vec_env.py", "step_wait")
+        + _cumulative(stats, "env/vec_env.py", "step_wait")
+        - deepcopy
+        - env_step
+    )
+    dynamo = _cumulative(stats, "torch/_dynamo/__init__.py", "<module>")
+    rollout_rest = learn - scoring - update - forward - deepcopy - env_step - vec_env
+    parts = [
+        ("`copy.deepcopy` of the infos in SB3's `DummyVecEnv.step_wait`", deepcopy),
+        ("policy forward during rollouts", forward),
+        ("PPO update (backward, optimiser)", update),
+        ("the environment's own `step` (training copies)", env_step),
+        ("the VecEnv's own loop", vec_env),
+        ("checkpoint scoring on the selection slice (backtests)", scoring),
+        ("rest of the rollout loop (buffer, callbacks)", rollout_rest),
+        ("setup and save (environment, model, torch._dynamo import, zip)", total - learn),
+        ("of which importing `torch._dynamo` (first optimiser use, once per process)", dynamo),
     ]
+    return parts, total
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smaller grid (~20 s)")
+    parser.add_argument("--timesteps", type=int, default=300_000, help="per run (dev: 300k)")
+    parser.add_argument("--phase", type=int, default=2)
+    parser.add_argument("--override", type=json.loads, default={}, help="JSON over the config")
+    parser.add_argument("--profile", action="store_true", help="also profile a 40,960-step run")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per side, best kept")
     parser.add_argument("--out", type=Path, default=RESULTS, help="markdown file to write")
+    parser.add_argument("--label", default="", help="what was measured (e.g. a commit)")
     args = parser.parse_args()
 
     load = os.getloadavg()[0]
-    arrays = default_market_arrays("train")
-    env_config = bench_config("PPO", 4, "dummy", 1, PPO_STEPS).env
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        train_fps(bench_config("PPO", 4, "dummy", 1, 1024), arrays, folder)  # warm-up
-        runs = [train_fps(bench_config(*spec), arrays, folder) for spec in grid(args.quick)]
-
-    reference = next(
-        r for r in runs if (r.algorithm, r.n_envs, r.vec_env, r.threads) == ("PPO", 4, "dummy", 1)
-    )
-    steps = reference.timesteps
-    # Per-step costs over a longer run than training's, scaled to training's step count.
-    scale = steps / OVERHEAD_STEPS
-    env_s = scale * env_alone_s(env_config, arrays, OVERHEAD_STEPS)
-    dummy_s = scale * vec_env_s(env_config, arrays, OVERHEAD_STEPS, monitor=False)
-    monitor_s = scale * vec_env_s(env_config, arrays, OVERHEAD_STEPS, monitor=True)
-
+    config, arrays, selection = phase_inputs(args.phase, args.timesteps, args.override)
+    peer_runs, phase_runs = [], []
+    for _ in range(args.repeat):
+        peer_runs.append(peer_fps(args.timesteps))
+        total_fps, learn_fps, result = phase_fps(config, arrays, selection)
+        phase_runs.append((total_fps, learn_fps))
+    peer_total, peer_learn = max(peer_runs)
+    phase_total, phase_learn = max(phase_runs)
+    hyper = config.algorithm.hyperparameters
+    training = config.training
     lines = [
         "# Training throughput",
         "",
-        f"`benchmarks/bench_training.py{' --quick' if args.quick else ''}`; "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"load average {load:.2f} at the start, torch {torch.__version__} "
-        f"(default {DEFAULT_THREADS} threads). SPY sample training split "
-        f"({sum(len(a) for a in arrays):,} bars, {arrays[0].n_features} features), phase-{BENCH_PHASE} "
-        f"`dev` environment, window {env_config.window}; n_steps {HYPERPARAMETERS['n_steps']}, "
-        f"batch {HYPERPARAMETERS['batch_size']}, 10 epochs, MLP [64, 64]; RecurrentPPO LSTM 128. "
-        "fps = timesteps / seconds in `learn()` through `train_phase` (callbacks included); "
-        f"runs stop at the first rollout boundary after {TIME_CAP_S:g} s.",
+        f"`benchmarks/bench_training.py --timesteps {args.timesteps}"
+        f"{' --phase ' + str(args.phase) if args.phase != 2 else ''}"
+        f"{' --override ' + repr(json.dumps(args.override)) if args.override else ''}`"
+        f"{' (' + args.label + ')' if args.label else ''}; {time.strftime('%Y-%m-%d')}, "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
+        f"{load:.2f} at the start, torch {torch.__version__}, 1 torch thread. Best of "
+        f"{args.repeat} alternating runs per side.",
         "",
-        "| algorithm | n_envs | VecEnv | torch threads | timesteps | fps | learn() s |",
-        "|---|---:|---|---:|---:|---:|---:|",
-    ]
-    for run in runs:
-        lines.append(
-            f"| {run.algorithm} | {run.n_envs} | {run.vec_env} | {run.threads} | "
-            f"{run.timesteps:,} | {run.fps:,.0f} | {run.wall_s:.1f} |"
-        )
-    train_s = reference.wall_s
-    lines += [
+        f"Phase {args.phase}: {training.n_envs} copies x n_steps {hyper.n_steps}, batch "
+        f"{hyper.batch_size}, {hyper.n_epochs} epochs, MLP {list(hyper.net_arch)}, "
+        f"`vec_env: {training.vec_env}`, selection slice of {training.selection.fraction:g} "
+        f"scored {training.selection.checkpoints} times + final; "
+        f"{sum(len(a) for a in arrays):,} training bars; {result.timesteps:,} timesteps trained.",
         "",
-        f"Where PPO's time goes (4 DummyVecEnv copies, 1 thread, {steps:,} timesteps, "
-        f"{train_s:.1f} s of training):",
-        "",
-        "| part | seconds | share of training time |",
+        "| run | fps, whole call | fps, learn() only |",
         "|---|---:|---:|",
-        f"| environment alone (random actions) | {env_s:.2f} | {100 * env_s / train_s:.1f} % |",
-        f"| DummyVecEnv overhead | {dummy_s - env_s:.2f} | {100 * (dummy_s - env_s) / train_s:.1f} % |",
-        f"| Monitor wrapper overhead (not used in training) | {monitor_s - dummy_s:.2f} | "
-        f"{100 * (monitor_s - dummy_s) / train_s:.1f} % |",
-        "",
-        f"Per step (over {OVERHEAD_STEPS:,} random-action steps): environment "
-        f"{1e6 * env_s / steps:.1f} us, DummyVecEnv {1e6 * (dummy_s - env_s) / steps:.1f} us, "
-        f"Monitor {1e6 * (monitor_s - dummy_s) / steps:.1f} us; PPO training "
-        f"{1e6 * train_s / steps:.0f} us per timestep.",
+        f"| SB3 PPO, CartPole-v1, 8 DummyVecEnv, n_steps 1024, batch 512 | {peer_total:,.0f} | "
+        f"{peer_learn:,.0f} |",
+        f"| phase {args.phase} via `train_phase` (SPY, dev) | {phase_total:,.0f} | "
+        f"{phase_learn:,.0f} |",
+        f"| **ratio** | **{phase_total / peer_total:.2f}x** | {phase_learn / peer_learn:.2f}x |",
     ]
+    if args.profile:
+        parts, total = profile_parts(config, arrays, selection)
+        lines += [
+            "",
+            f"Where phase {args.phase}'s time goes (cProfile, {PROFILE_STEPS:,} timesteps, "
+            f"{total:.1f} s profiled):",
+            "",
+            "| part | seconds | share |",
+            "|---|---:|---:|",
+            *(
+                f"| {name} | {seconds:.2f} | {100 * seconds / total:.0f} % |"
+                for name, seconds in parts
+            ),
+        ]
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

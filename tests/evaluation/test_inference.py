@@ -157,8 +157,24 @@ def test_trained_ppo_same_actions_as_predict(
     assert (_action_counts(trained_ppo, observations[0]) > 0).sum() >= 2  # not a constant
     _assert_same_actions(trained_ppo, fast, observations)
     _assert_same_actions(trained_ppo, fast, observations, n_envs=1)
-    # Near-ties answered by predict are rare for a trained model.
-    assert fast.fallback_calls < 0.05 * 2 * observations[0].shape[0]
+    # Near-ties answered by the torch layers are rare for a trained model.
+    assert fast.torch_calls < 0.05 * 2 * observations[0].shape[0]
+    assert fast.fallback_calls == 0
+
+
+def test_untrained_ppo_near_ties_give_predicts_actions(
+    markets: list[MarketArrays], config: EnvConfig, observations: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """A fresh network's logits are close together: many batches are near-ties, answered by
+    the torch layers called directly, and every action is still predict's."""
+    model = PPO(
+        "MlpPolicy", make_env(config, arrays=markets[:1], mode="eval"), seed=3, device="cpu"
+    )
+    fast = fast_policy(model)
+    assert isinstance(fast, FastMlpPolicy)
+    _assert_same_actions(model, fast, observations, n_envs=1)
+    _assert_same_actions(model, fast, observations)
+    assert fast.torch_calls > 0 and fast.fallback_calls == 0
 
 
 def test_trained_recurrent_same_actions_and_state_as_predict(
@@ -269,10 +285,10 @@ def test_error_bound_holds_for_torch_logits(
     assert (error <= bound).all()
 
 
-def test_near_ties_are_answered_by_predict(
+def test_exact_ties_are_answered_by_the_torch_layers(
     markets: list[MarketArrays], config: EnvConfig, observations: tuple[np.ndarray, np.ndarray]
 ) -> None:
-    """Equal logits everywhere: every call is a tie, so predict answers (argmax 0)."""
+    """Equal logits everywhere: every call is a tie, answered as predict does (argmax 0)."""
     model = PPO("MlpPolicy", make_env(config, arrays=markets[:1], mode="eval"), device="cpu")
     with torch.no_grad():
         model.policy.action_net.weight.zero_()
@@ -282,7 +298,7 @@ def test_near_ties_are_answered_by_predict(
     for t in range(obs.shape[0]):
         actions, _ = fast.predict(obs[t], deterministic=True)
         assert np.array_equal(actions, model.predict(obs[t], deterministic=True)[0])
-    assert fast.fallback_calls == obs.shape[0]
+    assert fast.torch_calls == obs.shape[0] and fast.fallback_calls == 0
 
 
 class _SubclassedPolicy(ActorCriticPolicy):

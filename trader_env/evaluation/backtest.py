@@ -50,7 +50,7 @@ from trader_env.evaluation.backtest_result import (
     BacktestResult,
     Policy,
 )
-from trader_env.evaluation.inference import fast_policy
+from trader_env.evaluation.inference import StackedMlpPolicies, fast_policy
 from trader_env.sessions import DEFAULT_SESSION_TIMEZONE, session_date_expr
 
 __all__ = [
@@ -58,8 +58,10 @@ __all__ = [
     "BENCHMARK_KEYS",
     "ActionSchedule",
     "BacktestResult",
+    "BacktestSpec",
     "Policy",
     "run_backtest",
+    "run_backtests",
 ]
 
 if TYPE_CHECKING:
@@ -282,6 +284,19 @@ def _portfolio_daily(per_day: pl.DataFrame, column: str, capital: float) -> pd.S
     return pd.Series(equity / previous - 1.0, index=index, name=column)
 
 
+@dataclass(frozen=True)
+class BacktestSpec:
+    """One backtest of :func:`run_backtests`: ``policy`` over ``arrays`` in ``env_config``
+    (the arguments of :func:`run_backtest`)."""
+
+    policy: Policy | ActionSchedule
+    arrays: Sequence[MarketArrays]
+    env_config: EnvConfig
+    deterministic: bool = True
+    session_timezone: str = DEFAULT_SESSION_TIMEZONE
+    resume_after_halt: bool = True
+
+
 def run_backtest(
     policy: Policy | ActionSchedule,
     arrays: Sequence[MarketArrays],
@@ -303,51 +318,100 @@ def run_backtest(
     An SB3 PPO / RecurrentPPO policy is played through :func:`~.inference.fast_policy`
     (the same deterministic actions, without SB3's per-call overhead).
     """
-    if not isinstance(policy, ActionSchedule):
-        policy = fast_policy(policy)
-    arrays = list(arrays)
-    if not arrays:
-        raise ValueError("run_backtest needs at least one MarketArrays")
-    symbols = [a.symbol for a in arrays]
-    if len(set(symbols)) != len(symbols):
-        raise ValueError(f"symbols must be unique, got {symbols}")
-    runs = [_SymbolRun(a, env_config, resume_after_halt) for a in arrays]
-    _play(policy, runs, deterministic)
-    return _collect(runs, arrays, env_config, session_timezone)
+    spec = BacktestSpec(
+        policy, arrays, env_config, deterministic, session_timezone, resume_after_halt
+    )
+    return run_backtests([spec])[0]
 
 
-def _play(policy: Policy | ActionSchedule, runs: list[_SymbolRun], deterministic: bool) -> None:
-    """Step every symbol's environment to the end of its split, one batched decision per bar."""
-    n_envs = len(runs)
-    observations = np.stack([run.reset() for run in runs])
-    episode_start = np.ones(n_envs, dtype=bool)
-    live = list(range(n_envs))
-    state: Any = None
-    if isinstance(policy, ActionSchedule):
-        model, scripted = None, [a.tolist() for a in policy.actions]
-    else:
-        model, scripted = policy, []
+def run_backtests(specs: Sequence[BacktestSpec]) -> list[BacktestResult]:
+    """Play several backtests side by side, bar by bar; the result of each, in order.
+
+    Each is exactly the :func:`run_backtest` of its spec (its own environments, accounts and
+    policy state). Played together, deterministic PPO ``MlpPolicy`` policies of one
+    architecture (checkpoints on one slice, fold models on their folds) decide each bar of
+    every backtest in one stacked call (:class:`~.inference.StackedMlpPolicies`), which costs
+    little more than deciding one.
+    """
+    lanes = [_Lane(spec) for spec in specs]
+    stacked = None
+    if len({len(lane.runs) for lane in lanes}) == 1 and all(s.deterministic for s in specs):
+        stacked = StackedMlpPolicies.of([lane.policy for lane in lanes])  # type: ignore[misc]
+    live = [lane for lane in lanes if lane.live]
     while live:
-        if model is None:
-            chosen = [actions[run.bar] for actions, run in zip(scripted, runs, strict=True)]
+        if stacked is not None:
+            observations = np.stack([lane.observations for lane in lanes])
+            chosen = stacked.predict_lanes(observations, [lane.live for lane in lanes])
+            for index, lane in enumerate(lanes):
+                if lane.live:
+                    lane.step(chosen[index].tolist())
         else:
-            actions, state = model.predict(
-                observations, state=state, episode_start=episode_start, deterministic=deterministic
-            )
-            chosen = _single_action(actions, n_envs).tolist()
-        episode_start = np.zeros(n_envs, dtype=bool)
-        for i in tuple(live):
-            run = runs[i]
+            for lane in live:
+                lane.step(lane.decide())
+        live = [lane for lane in lanes if lane.live]
+    return [lane.collect() for lane in lanes]
+
+
+class _Lane:
+    """One backtest being played: its symbols' runs, its policy and the policy's state."""
+
+    def __init__(self, spec: BacktestSpec) -> None:
+        arrays = list(spec.arrays)
+        if not arrays:
+            raise ValueError("run_backtest needs at least one MarketArrays")
+        symbols = [a.symbol for a in arrays]
+        if len(set(symbols)) != len(symbols):
+            raise ValueError(f"symbols must be unique, got {symbols}")
+        self.spec = spec
+        self.arrays = arrays
+        self.runs = [_SymbolRun(a, spec.env_config, spec.resume_after_halt) for a in arrays]
+        self.policy: Policy | None = None
+        self.scripted: list[list[int]] = []
+        if isinstance(spec.policy, ActionSchedule):
+            self.scripted = [a.tolist() for a in spec.policy.actions]
+        else:
+            self.policy = fast_policy(spec.policy)
+        self.observations = np.stack([run.reset() for run in self.runs])
+        self.episode_start = np.ones(len(self.runs), dtype=bool)
+        self.state: Any = None
+        self.alive = list(range(len(self.runs)))
+
+    @property
+    def live(self) -> bool:
+        return bool(self.alive)
+
+    def decide(self) -> list[int]:
+        """The action of every symbol at its current bar (one batched ``predict``)."""
+        if self.policy is None:
+            return [actions[run.bar] for actions, run in zip(self.scripted, self.runs, strict=True)]
+        actions, self.state = self.policy.predict(
+            self.observations,
+            state=self.state,
+            episode_start=self.episode_start,
+            deterministic=self.spec.deterministic,
+        )
+        decided: list[int] = _single_action(actions, len(self.runs)).tolist()
+        return decided
+
+    def step(self, chosen: list[int]) -> None:
+        """Step every live symbol's environment with its action ``chosen[i]``."""
+        self.episode_start = np.zeros(len(self.runs), dtype=bool)
+        for i in tuple(self.alive):
+            run = self.runs[i]
             obs, _, terminated, truncated, info = run.env.step(chosen[i])
             if terminated or truncated:
                 resumed = run.end_episode(info, terminated)
                 if resumed is None:
-                    live.remove(i)
+                    self.alive.remove(i)
                 else:
-                    observations[i] = resumed
-                    episode_start[i] = True  # a new episode: recurrent state starts afresh
+                    self.observations[i] = resumed
+                    self.episode_start[i] = True  # a new episode: recurrent state starts afresh
             else:
-                observations[i] = obs
+                self.observations[i] = obs
+
+    def collect(self) -> BacktestResult:
+        spec = self.spec
+        return _collect(self.runs, self.arrays, spec.env_config, spec.session_timezone)
 
 
 def _collect(

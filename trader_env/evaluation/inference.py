@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -96,13 +96,13 @@ def fast_policy(model: Policy) -> Policy:
         from stable_baselines3.common.policies import ActorCriticPolicy
 
         if type(policy) is ActorCriticPolicy:
-            head = _actor_head(policy)
+            head = mlp_head(policy)
             return model if head is None else FastMlpPolicy(model, policy, head)
     if type(policy).__name__ == "RecurrentActorCriticPolicy":
         from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 
         if type(policy) is RecurrentActorCriticPolicy:
-            head = _actor_head(policy)
+            head = mlp_head(policy)
             lstm = _lstm_layers(policy)
             if head is None or lstm is None:
                 return model
@@ -124,9 +124,14 @@ def _sb3_policy(model: object) -> BasePolicy | None:
     return None
 
 
-def _actor_head(policy: ActorCriticPolicy) -> list[_Layer] | None:
-    """Actor layers after the features (``policy_net`` then ``action_net``), or None when
-    the policy's input, output or layers are outside what the numpy path reproduces."""
+def mlp_head(
+    policy: ActorCriticPolicy, part: Literal["actor", "critic"] = "actor", *, cpu_only: bool = True
+) -> list[_Layer] | None:
+    """The layers after the features, as float32 numpy ``(weight (in, out), bias, activation)``:
+    the actor's (``policy_net`` then ``action_net``, ``n`` logits) or the critic's
+    (``value_net`` of the extractor then the policy's ``value_net``, one value). None when the
+    policy's input, output or layers are outside what the numpy path reproduces (see the
+    module docstring), or with ``cpu_only`` when the policy is not on the CPU."""
     import torch
     from gymnasium import spaces
     from stable_baselines3.common.distributions import CategoricalDistribution
@@ -142,28 +147,39 @@ def _actor_head(policy: ActorCriticPolicy) -> list[_Layer] | None:
         return None
     if type(policy.action_dist) is not CategoricalDistribution:
         return None
-    if type(policy.pi_features_extractor) is not FlattenExtractor:
+    extractor = policy.pi_features_extractor if part == "actor" else policy.vf_features_extractor
+    if type(extractor) is not FlattenExtractor:
         return None
     if type(policy.mlp_extractor) is not MlpExtractor:
         return None
-    if policy.device.type != "cpu":
+    if cpu_only and policy.device.type != "cpu":
         return None
     if any(p.dtype != torch.float32 for p in policy.parameters()):
         return None
-    modules = [*policy.mlp_extractor.policy_net, policy.action_net]
+    if part == "actor":
+        modules, outputs = [*policy.mlp_extractor.policy_net, policy.action_net], action_space.n
+    else:
+        modules, outputs = [*policy.mlp_extractor.value_net, policy.value_net], 1
     layers: list[_Layer] = []
     for module in modules:
         if type(module) is torch.nn.Linear and module.bias is not None:
-            weight = module.weight.detach().numpy().T.copy()  # (in, out): x @ weight
-            layers.append((weight, module.bias.detach().numpy().copy(), None))
+            weight = module.weight.detach().cpu().numpy().T.copy()  # (in, out): x @ weight
+            layers.append((weight, module.bias.detach().cpu().numpy().copy(), None))
         elif type(module) in (torch.nn.Tanh, torch.nn.ReLU) and layers and layers[-1][2] is None:
             weight, bias, _ = layers[-1]
             layers[-1] = (weight, bias, "tanh" if type(module) is torch.nn.Tanh else "relu")
         else:
             return None
-    if layers[-1][2] is not None or layers[-1][0].shape[1] != action_space.n:
-        return None  # action_net must be the last, linear layer with n outputs
+    if layers[-1][2] is not None or layers[-1][0].shape[1] != outputs:
+        return None  # the head must end in a linear layer with its number of outputs
     return layers
+
+
+def _gamma(fan_in: int) -> float:
+    """Higham's ``gamma_{n+1}`` for a dot product of ``fan_in`` terms plus a bias, with both
+    roundoffs (torch's float32 and this module's float64) in ``u``."""
+    m = (fan_in + 1) * (_U32 + _U64)
+    return m / (1.0 - m)
 
 
 class _ErrorBound:
@@ -196,8 +212,7 @@ class _ErrorBound:
     def _at(self, x_max: float) -> float:
         bound, error = x_max, 0.0
         for row_sum, bias_max, fan_in, activation in self.layers:
-            m = (fan_in + 1) * (_U32 + _U64)
-            gamma = m / (1.0 - m)
+            gamma = _gamma(fan_in)
             magnitude = row_sum * bound + bias_max
             error = gamma * magnitude + row_sum * error
             if activation == "tanh":
@@ -224,7 +239,7 @@ def _rows_times(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return product
 
 
-def _forward(layers: list[_Layer], x: np.ndarray) -> np.ndarray:
+def forward(layers: list[_Layer], x: np.ndarray) -> np.ndarray:
     """Forward pass of ``layers`` over rows of ``x`` ``(n, in)`` -> ``(n, out)``, in the
     layers' dtype (``x`` must have it: a mixed-dtype matmul is slower)."""
     for weight, bias, activation in layers:
@@ -241,22 +256,32 @@ class FastMlpPolicy:
     """Deterministic ``predict`` of a PPO ``MlpPolicy`` in numpy (see the module docstring).
 
     The logits are computed in float64 from the float32 observation and weights, i.e. almost
-    exactly, so only torch's float32 rounding has to be bounded. ``fallback`` is the wrapped
-    model (its ``predict`` answers everything this does not); ``fallback_calls`` counts the
-    calls it answered.
+    exactly, so only torch's float32 rounding has to be bounded. A batch with a near-tie is
+    answered by the policy's own torch layers, called directly (``torch_calls`` counts them):
+    the same kernels on the same tensors as SB3's ``predict``, so the same bits, without its
+    per-call overhead (mode switches, checks, a distribution object; ~0.3 ms). ``fallback``
+    is the wrapped model: its ``predict`` answers what is not one deterministic batch
+    (``fallback_calls`` counts those calls).
     """
 
     def __init__(self, model: Policy, policy: ActorCriticPolicy, head: list[_Layer]) -> None:
         self.fallback = model
+        self.policy = policy
         shape = policy.observation_space.shape
-        assert shape is not None  # _actor_head accepted only a Box space, which has a shape
+        assert shape is not None  # mlp_head accepted only a Box space, which has a shape
         self.observation_shape = tuple(shape)
         self.n_inputs = int(np.prod(self.observation_shape))
         # Each bias is the last row of its weight, multiplied by a constant 1 column of the
         # layer's input buffer: one product per layer instead of a product and an addition.
         self.layers = [(np.vstack([w, b[None, :]]).astype(np.float64), a) for w, b, a in head]
         self.bound = _ErrorBound(head)
+        # Per layer: |weight| with |bias| as its last row, fan-in roundoff factor, activation.
+        self._magnitudes = [
+            (np.abs(weight), _gamma(weight.shape[0] - 1), activation)
+            for weight, activation in self.layers
+        ]
         self.fallback_calls = 0
+        self.torch_calls = 0
         self._buffers: dict[int, list[np.ndarray]] = {}
 
     def logits(self, x: np.ndarray) -> np.ndarray:
@@ -280,6 +305,27 @@ class FastMlpPolicy:
                 buffers[k + 1][:, :-1] = out
         return out
 
+    def logit_errors(self, n: int) -> np.ndarray:
+        """Bound ``(n, n_actions)`` on ``|torch's float32 logit - the logit of`` :meth:`logits`
+        ``|`` for each logit of the last ``n``-row call of :meth:`logits`.
+
+        The bound of :class:`_ErrorBound` per output and for these inputs rather than for any
+        input as large: a ``Linear`` over inputs whose torch values are within ``e`` of ours
+        (``x``) adds ``gamma (|W| (|x| + e) + |b|) + |W| e`` (Higham 3.5 plus the propagated
+        error); ``tanh`` adds its ulps, ``relu`` nothing. Several times tighter than the
+        a-priori bound, so it decides most batches that one leaves open.
+        """
+        buffers = self._buffers[n]
+        error = np.zeros((n, 1))
+        for k, (magnitude, gamma, activation) in enumerate(self._magnitudes):
+            scaled = gamma * np.abs(buffers[k])
+            if k:
+                scaled[:, :-1] += (1.0 + gamma) * error
+            error = scaled @ magnitude
+            if activation == "tanh":
+                error += _ACTIVATION_ULPS * _U32
+        return error
+
     def predict(
         self,
         observation: Any,
@@ -291,14 +337,146 @@ class FastMlpPolicy:
         obs = _batch(observation, self.observation_shape) if deterministic else None
         if obs is not None and obs.size:
             x = obs.reshape(obs.shape[0], self.n_inputs)
-            logits = self.logits(x)
-            actions = _decided(logits.tolist(), self.bound(float(np.abs(x).max())))
-            if actions is not None:
-                return np.array(actions, dtype=np.int64), state
+            rows = self.logits(x).tolist()
+            if math.isfinite(sum(map(sum, rows))):  # else SB3's predict says what is wrong
+                actions = _decided(rows, self.bound(float(np.abs(x).max())))
+                if actions is None:
+                    actions = _decided(rows, self.logit_errors(x.shape[0]).tolist())
+                if actions is not None:
+                    return np.array(actions, dtype=np.int64), state
+                self.torch_calls += 1
+                return self._torch_actions(obs), state
         self.fallback_calls += 1
         return self.fallback.predict(
             observation, state=state, episode_start=episode_start, deterministic=deterministic
         )
+
+    def _torch_actions(self, obs: np.ndarray) -> np.ndarray:
+        """What SB3's ``predict(obs, deterministic=True)`` computes, op for op: the actor's
+        layers on the float32 batch, the ``Categorical``'s normalised logits and softmax, their
+        argmax (``CategoricalDistribution.mode``). The policy has no dropout or batch norm
+        (:func:`mlp_head` admits ``Linear``, ``Tanh`` and ``ReLU`` only), so its training mode
+        does not matter."""
+        import torch
+        from stable_baselines3.common.policies import BaseModel
+
+        policy = self.policy
+        with torch.no_grad():
+            # BaseModel's, as get_distribution calls it: the actor's extractor alone.
+            features = BaseModel.extract_features(
+                policy, torch.as_tensor(obs), policy.pi_features_extractor
+            )
+            logits = policy.action_net(policy.mlp_extractor.forward_actor(features))
+            normalised = logits - logits.logsumexp(dim=-1, keepdim=True)
+            actions = torch.argmax(torch.softmax(normalised, dim=-1), dim=1)
+        chosen: np.ndarray = actions.numpy().astype(np.int64)
+        return chosen
+
+
+class StackedMlpPolicies:
+    """Several :class:`FastMlpPolicy` of one architecture, each deciding for its own lane of
+    observations, evaluated together: one stacked product per layer for every lane.
+
+    A backtest's cost per bar is mostly numpy's per-call overhead on tiny products, not
+    arithmetic, so K policies (checkpoints on one slice, fold models on their folds) decided
+    in one call cost little more than one. Each lane is decided exactly as its own policy's
+    :meth:`FastMlpPolicy.predict` would decide it: the same float64 logits, its own error
+    bounds, and near-ties answered by its own torch layers on its whole lane.
+    """
+
+    def __init__(self, members: list[FastMlpPolicy]) -> None:
+        self.members = members
+        self.observation_shape = members[0].observation_shape
+        self.n_inputs = members[0].n_inputs
+        depth = len(members[0].layers)
+        self.weights = [np.stack([m.layers[k][0] for m in members]) for k in range(depth)]
+        self.magnitudes = [np.abs(weight) for weight in self.weights]
+        self.gammas = [m_gamma for _, m_gamma, _ in members[0]._magnitudes]
+        self.activations = [activation for _, activation in members[0].layers]
+        self.offsets = np.array([m.bound.offset for m in members])
+        self.slopes = np.array([m.bound.slope for m in members])
+        self._buffers: dict[int, list[np.ndarray]] = {}
+
+    @classmethod
+    def of(cls, policies: list[Policy]) -> StackedMlpPolicies | None:
+        """The stack of ``policies``, or None unless every one is a :class:`FastMlpPolicy` with
+        the same layer shapes and activations (and there are at least two)."""
+        if len(policies) < 2 or not all(type(p) is FastMlpPolicy for p in policies):
+            return None
+        members = [p for p in policies if isinstance(p, FastMlpPolicy)]
+        first = members[0]
+        shape = [(w.shape, a) for w, a in first.layers]
+        if any([(w.shape, a) for w, a in m.layers] != shape for m in members[1:]):
+            return None
+        if any(m.observation_shape != first.observation_shape for m in members[1:]):
+            return None
+        return cls(members)
+
+    def _logits(self, x: np.ndarray) -> np.ndarray:
+        """float64 logits ``(lanes, rows, n_actions)`` of ``x`` ``(lanes, rows, in)``."""
+        rows = x.shape[1]
+        buffers = self._buffers.get(rows)
+        if buffers is None:
+            buffers = [
+                np.ones((len(self.members), rows, w.shape[1]), dtype=np.float64)
+                for w in self.weights
+            ]
+            self._buffers[rows] = buffers
+        buffers[0][:, :, :-1] = x
+        out = buffers[0]
+        for k, (weight, activation) in enumerate(zip(self.weights, self.activations, strict=True)):
+            out = np.matmul(buffers[k], weight)
+            if activation == "tanh":
+                np.tanh(out, out=buffers[k + 1][:, :, :-1])
+            elif activation == "relu":
+                np.maximum(out, 0.0, out=buffers[k + 1][:, :, :-1])
+            elif k + 1 < len(self.weights):
+                buffers[k + 1][:, :, :-1] = out
+        return out
+
+    def _logit_errors(self, rows: int) -> np.ndarray:
+        """:meth:`FastMlpPolicy.logit_errors` of every lane ``(lanes, rows, n_actions)``."""
+        buffers = self._buffers[rows]
+        error = np.zeros((len(self.members), rows, 1))
+        for k, (magnitude, gamma, activation) in enumerate(
+            zip(self.magnitudes, self.gammas, self.activations, strict=True)
+        ):
+            scaled = gamma * np.abs(buffers[k])
+            if k:
+                scaled[:, :, :-1] += (1.0 + gamma) * error
+            error = np.matmul(scaled, magnitude)
+            if activation == "tanh":
+                error += _ACTIVATION_ULPS * _U32
+        return error
+
+    def predict_lanes(self, observations: np.ndarray, live: list[bool]) -> np.ndarray:
+        """Deterministic actions ``(lanes, rows)`` int64 of observations
+        ``(lanes, rows, *observation_shape)``, lane ``l`` decided by member ``l`` where
+        ``live[l]`` (flat elsewhere: nobody reads them)."""
+        lanes, rows = observations.shape[:2]
+        x = observations.reshape(lanes, rows, self.n_inputs).astype(np.float32, copy=False)
+        logits = self._logits(x)
+        errors = self.offsets + self.slopes * np.abs(x).max(axis=(1, 2))
+        chosen = np.ones((lanes, rows), dtype=np.int64)
+        tight: np.ndarray | None = None
+        for lane, (member, lane_logits) in enumerate(zip(self.members, logits, strict=True)):
+            if not live[lane]:
+                continue
+            values = lane_logits.tolist()
+            actions: Any = None
+            if math.isfinite(sum(map(sum, values))):
+                actions = _decided(values, float(errors[lane]))
+                if actions is None:
+                    tight = self._logit_errors(rows) if tight is None else tight
+                    actions = _decided(values, tight[lane].tolist())
+                if actions is None:
+                    member.torch_calls += 1
+                    actions = member._torch_actions(observations[lane]).tolist()
+            if actions is None:  # non-finite logits: the member's own predict says why
+                member.fallback_calls += 1
+                actions = member.fallback.predict(observations[lane], deterministic=True)[0]
+            chosen[lane] = actions
+        return chosen
 
 
 def _batch(observation: Any, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -315,27 +493,27 @@ def _batch(observation: Any, shape: tuple[int, ...]) -> np.ndarray | None:
     return obs if obs.dtype == np.float32 else obs.astype(np.float32)
 
 
-def _decided(rows: list[list[float]], error: float) -> list[int] | None:
-    """Argmax of each row of logits, or None when a row's two largest are too close to call.
+def _decided(rows: list[list[float]], error: float | list[list[float]]) -> list[int] | None:
+    """Argmax of each row of (finite) logits, or None when a row's best logit is too close to
+    another to call.
 
-    ``error`` bounds ``|torch's logit - this logit|``, so torch's gap between two logits is
-    at least this gap minus twice that. Torch's softmax can then still tie (or swap) logits
-    a few ulps apart: it subtracts the log-sum-exp (magnitude <= 2 max|logit| + log n) and
-    exponentiates, each within a few ulps; 16 ulps of that magnitude covers both.
-    Non-finite logits (SB3 raises on them) also return None. Python floats: for the few
-    rows of a backtest this is several times faster than numpy reductions.
+    ``error`` bounds ``|torch's logit - this logit|``: one bound for every logit, or one per
+    logit (``error[row][j]``). Torch's gap between the best logit ``b`` and another ``j`` is
+    at least this gap minus ``error_b + error_j``. Torch's softmax can then still tie (or
+    swap) logits a few ulps apart: it subtracts the log-sum-exp (magnitude <= 2 max|logit| +
+    log n) and exponentiates, each within a few ulps; 16 ulps of that magnitude covers both.
+    Python floats: for the few rows of a backtest this is several times faster than numpy
+    reductions.
     """
     actions = []
-    for row in rows:
-        if not math.isfinite(sum(row)):
-            return None
+    for r, row in enumerate(rows):
         best = max(row)
         index = row.index(best)
-        if len(row) > 1:
-            second = max(row[:index] + row[index + 1 :])
-            largest = max(best, -min(row))
-            margin = 2.0 * error + 16.0 * _U32 * (2.0 * largest + math.log(len(row)) + 2.0)
-            if not best - second > margin:
+        largest = max(best, -min(row))
+        softmax = 16.0 * _U32 * (2.0 * largest + math.log(len(row)) + 2.0)
+        errors = [error] * len(row) if isinstance(error, float) else error[r]
+        for j, value in enumerate(row):
+            if j != index and not best - value > errors[index] + errors[j] + softmax:
                 return None
         actions.append(index)
     return actions
@@ -392,7 +570,7 @@ class FastLstmPolicy:
     ) -> None:
         self.fallback = model
         shape = policy.observation_space.shape
-        assert shape is not None  # _actor_head accepted only a Box space, which has a shape
+        assert shape is not None  # mlp_head accepted only a Box space, which has a shape
         self.observation_shape = tuple(shape)
         self.n_inputs = int(np.prod(self.observation_shape))
         self.lstm = lstm
@@ -446,5 +624,5 @@ class FastLstmPolicy:
             new_c[k] = cell
             x = out_gate * np.tanh(cell)
             new_h[k] = x
-        logits = _forward(self.layers, x)
+        logits = forward(self.layers, x)
         return logits.argmax(axis=1), (new_h, new_c)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from stable_baselines3 import PPO
 from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.save_util import load_from_zip_file
@@ -22,6 +21,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from trader_env.contracts import MarketArrays
 from trader_env.env import make_vec_env
 from trader_env.phase_config import PhaseConfig, TrainingConfig
+from trader_env.training.ppo import NumpyRolloutPPO
 from trader_env.training.widen import COLUMNS_ATTRIBUTE, widen_state_dict, widening_problem
 
 if TYPE_CHECKING:  # regime_policy and abstain import this module
@@ -53,7 +53,7 @@ def algorithm_class(
     (``"Abstain"``, load only). Every one has ``load(path, device=...)`` returning an object with
     ``predict``."""
     if name == "PPO":
-        return PPO
+        return NumpyRolloutPPO
     if name == "RecurrentPPO":
         from sb3_contrib import RecurrentPPO
 
@@ -79,6 +79,16 @@ def trainable_class(name: str) -> type[OnPolicyAlgorithm]:
     return cls
 
 
+def algorithm_name(model: OnPolicyAlgorithm) -> str:
+    """The :class:`~trader_env.phase_config.AlgorithmConfig` name that trains and loads
+    ``model`` (``"PPO"`` for :class:`~trader_env.training.ppo.NumpyRolloutPPO`, whose files are
+    SB3 PPO files)."""
+    for name in ("PPO", "RecurrentPPO"):
+        if type(model) is trainable_class(name):
+            return name
+    raise ValueError(f"{type(model).__name__} is not a trainable algorithm of this project")
+
+
 def resolve_device(device: str) -> str:
     """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; other values unchanged."""
     if device == "auto":
@@ -89,18 +99,37 @@ def resolve_device(device: str) -> str:
 
 
 def configure_torch(training: TrainingConfig) -> str:
-    """Set torch's intra-op threads (process-wide) and return the resolved device."""
+    """Set torch's intra-op threads and turn off the argument checks of torch's distributions
+    (both process-wide); return the resolved device.
+
+    Each PPO minibatch builds a ``Categorical`` from the logits, whose default check walks the
+    tensor for values outside its support (~15 % of an update on these networks). Non-finite
+    logits are still caught: the losses are checked by the diagnostics, and the next rollout
+    refuses to sample from them (:class:`~trader_env.training.ppo.NumpyRolloutPolicy`).
+    """
     torch.set_num_threads(training.torch_threads)
+    torch.distributions.Distribution.set_default_validate_args(False)
     return resolve_device(training.device)
 
 
 def policy_kwargs(config: PhaseConfig) -> dict[str, Any]:
-    """SB3 ``policy_kwargs``: separate policy and value MLPs of ``net_arch`` (+ LSTM size)."""
+    """SB3 ``policy_kwargs``: separate policy and value MLPs of ``net_arch`` (+ LSTM size),
+    and torch's fused Adam (one kernel for every parameter's update instead of a loop over
+    them: ~15 % of an update on these small networks; the same algorithm)."""
     hyper = config.algorithm.hyperparameters
-    kwargs: dict[str, Any] = {"net_arch": {"pi": list(hyper.net_arch), "vf": list(hyper.net_arch)}}
+    kwargs: dict[str, Any] = {
+        "net_arch": {"pi": list(hyper.net_arch), "vf": list(hyper.net_arch)},
+        "optimizer_kwargs": {"fused": True},
+    }
     if config.algorithm.name == "RecurrentPPO" and hyper.lstm_hidden_size is not None:
         kwargs["lstm_hidden_size"] = hyper.lstm_hidden_size
     return kwargs
+
+
+def network(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The ``policy_kwargs`` that shape the network (not the device or the optimiser's
+    implementation): what a warm start must match."""
+    return {k: v for k, v in kwargs.items() if k not in ("device", "optimizer_kwargs")}
 
 
 def hyperparameter_kwargs(config: PhaseConfig) -> dict[str, Any]:
@@ -215,8 +244,8 @@ def load_warm_start(
             f"started fresh: action space changed from {data.get('action_space')} to "
             f"{vec_env.action_space}"
         )
-    saved_kwargs = {k: v for k, v in (data.get("policy_kwargs") or {}).items() if k != "device"}
-    wanted_kwargs = policy_kwargs(config)
+    saved_kwargs = network(data.get("policy_kwargs") or {})
+    wanted_kwargs = network(policy_kwargs(config))
     if saved_kwargs != wanted_kwargs:
         return None, (f"started fresh: network changed from {saved_kwargs} to {wanted_kwargs}")
     if data.get("observation_space") != vec_env.observation_space:

@@ -165,13 +165,15 @@ class RegimeRouterPolicy:
 
     # ------------------------------------------------------------------ persistence
     def manifest(self) -> dict[str, Any]:
+        from trader_env.training.factory import algorithm_name
+
         return {
             "format": FORMAT_VERSION,
             "algorithm": REGIME_ROUTER,
             "decay": self.decay,
             "dominance": self.dominance,
             "columns": self.columns,
-            "base_algorithm": {name: type(m).__name__ for name, m in self.models.items()},
+            "base_algorithm": {name: algorithm_name(m) for name, m in self.models.items()},
             "routes": dict(zip(REGIMES, self.routes, strict=True)),
             "models": sorted(self.models),
         }
