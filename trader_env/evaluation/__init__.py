@@ -12,6 +12,14 @@ from trader_env.evaluation.champion import (
     ChampionRegistryError,
     PromotionDecision,
 )
+from trader_env.evaluation.detection import (
+    DetectionLimit,
+    detectable_sharpe,
+    detection_limit,
+    detection_probability,
+    min_track_record_length,
+    required_sharpe,
+)
 from trader_env.evaluation.gates import CriterionResult, GateCriterion, GateResult, evaluate_gate
 from trader_env.evaluation.metrics import (
     METRIC_KEYS,
@@ -44,6 +52,7 @@ __all__ = [
     "ChampionRegistry",
     "ChampionRegistryError",
     "CriterionResult",
+    "DetectionLimit",
     "GateCriterion",
     "GateResult",
     "Policy",
@@ -51,8 +60,12 @@ __all__ = [
     "bar_sharpe",
     "compute_metrics",
     "daily_turnover",
+    "detectable_sharpe",
+    "detection_limit",
+    "detection_probability",
     "evaluate_gate",
     "intraday_max_drawdowns",
+    "min_track_record_length",
     "per_regime_metrics",
     "plot_equity",
     "probabilistic_sharpe_ratio",
@@ -60,6 +73,7 @@ __all__ = [
     "regime_degradation",
     "regime_summary",
     "regime_table_markdown",
+    "required_sharpe",
     "run_backtest",
     "share_of_days_within_drawdown",
     "validate_returns",
