@@ -266,7 +266,26 @@ def spy_phase_rows(phase: int) -> list:
         slow_s, _ = timed(lambda: backtests(PredictPath(policy)))
         fast_s, _ = timed(lambda: backtests(policy))
         rows.append((f"of which the two backtests ({steps:,} steps)", slow_s, fast_s))
+        rows.append(untrained_spy_row(parts["validation"][:1], config.env, timezone))
     return rows
+
+
+def untrained_spy_row(arrays: list[MarketArrays], env: EnvConfig, timezone: str) -> tuple:
+    """One SPY validation symbol backtested by a fresh PPO (near-uniform logits: the most
+    near-ties the fast path meets), SB3 ``predict`` loop against ``run_backtest``; the two
+    must give the same bars."""
+    from stable_baselines3 import PPO
+
+    from trader_env.env import make_env
+
+    model = PPO("MlpPolicy", make_env(env, arrays=arrays, mode="eval"), seed=0, device="cpu")
+    slow_s, slow = timed(
+        lambda: run_backtest(PredictPath(model), arrays, env, session_timezone=timezone)
+    )
+    fast_s, fast = timed(lambda: run_backtest(model, arrays, env, session_timezone=timezone))
+    assert_frame_equal(slow.bars, fast.bars)
+    steps = sum(len(a) - env.window for a in arrays)
+    return (f"untrained PPO, one validation symbol ({steps:,} steps)", slow_s, fast_s)
 
 
 def main() -> None:

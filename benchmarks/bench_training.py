@@ -145,7 +145,10 @@ def profile_parts(
     step_wait = ("dummy_vec_env.py", "step_wait")
     ours = ("vec_env.py", "step_wait")
     learn = _cumulative(stats, "on_policy_algorithm.py", "learn")
-    scoring = _cumulative(stats, "selection.py", "_score")
+    # Scored while training (before) or all at once at its end (since the lockstep backtests).
+    scoring = _cumulative(stats, "selection.py", "_score") + _cumulative(
+        stats, "selection.py", "_on_training_end"
+    )
     update = _cumulative(stats, "ppo/ppo.py", "train")
     forward = _called_from(
         stats, ("policies.py", "forward"), ("on_policy_algorithm.py", "collect_rollouts")

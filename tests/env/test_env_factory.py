@@ -87,11 +87,19 @@ def test_in_process_vec_env_steps_exactly_as_sb3_dummy_vec_env(markets) -> None:
                 info["terminal_observation"], info_ref["terminal_observation"]
             )
     assert ended >= 6, "40-step episodes end several times in 130 steps"
+    # The copies share one prepared copy of the data (the reference prepared its own).
+    assert len({id(env._markets[0]) for env in ours.envs}) == 1
     ours.env_method("set_curriculum_stage", 1)
     ours.reset()
     assert ours.get_attr("curriculum_stage") == [1, 1, 1]
     assert ours.get_attr("turnover_limit") == [0.015, 0.015, 0.015]
     ours.close()
+
+
+def test_prepared_data_must_be_that_of_the_arrays(markets) -> None:
+    prepared = IntradayTradingEnv(markets, CONFIG)._markets
+    with pytest.raises(ValueError, match="prepared step data must be that of arrays"):
+        IntradayTradingEnv(markets[::-1], CONFIG, prepared=prepared)
 
 
 def test_observations_of_successive_steps_are_distinct_arrays(markets) -> None:

@@ -21,10 +21,11 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 
 from trader_env.contracts import MarketArrays
 from trader_env.env import EnvConfig, make_env, make_vec_env
-from trader_env.evaluation.backtest import run_backtest
+from trader_env.evaluation.backtest import BacktestSpec, run_backtest, run_backtests
 from trader_env.evaluation.inference import (
     FastLstmPolicy,
     FastMlpPolicy,
+    StackedMlpPolicies,
     fast_policy,
 )
 from trader_env.training.factory import make_sb3_logger
@@ -359,3 +360,63 @@ def test_backtest_identical_with_fast_and_predict_paths(
     for key, value in fast_metrics.items():
         assert value == raw_metrics[key] or (np.isnan(value) and np.isnan(raw_metrics[key])), key
     assert pl.Series(fast.daily_returns.to_numpy()).equals(pl.Series(raw.daily_returns.to_numpy()))
+
+
+def _assert_same_backtest(got: Any, want: Any) -> None:
+    assert_frame_equal(got.bars, want.bars)
+    assert_frame_equal(got.halts, want.halts)
+    assert_frame_equal(got.closed_trades, want.closed_trades)
+
+
+def test_backtests_in_lockstep_lanes_equal_each_alone(
+    trained_ppo: PPO, markets: list[MarketArrays], config: EnvConfig
+) -> None:
+    """Checkpoints played side by side (one stacked forward per bar, near-ties per lane) give
+    each exactly what SB3's own predict gives it alone, however the lanes' episodes end."""
+    env = make_env(config, arrays=markets[:1], mode="eval")
+    untrained = [PPO("MlpPolicy", env, seed=seed, device="cpu") for seed in (3, 5)]
+    policies = [trained_ppo, *untrained]
+    stacked = StackedMlpPolicies.of([fast_policy(p) for p in policies])
+    assert stacked is not None  # the side-by-side path is the one under test
+    lanes = run_backtests([BacktestSpec(p, markets[:2], config) for p in policies])
+    for policy, lane in zip(policies, lanes, strict=True):
+        _assert_same_backtest(lane, run_backtest(_Delegate(policy), markets[:2], config))
+    assert len({lane.bars["action"].to_numpy().tobytes() for lane in lanes}) == 3
+
+
+def test_stacked_lanes_decide_as_each_policy_predicts(
+    trained_ppo: PPO,
+    markets: list[MarketArrays],
+    config: EnvConfig,
+    observations: tuple[np.ndarray, np.ndarray],
+) -> None:
+    env = make_env(config, arrays=markets[:1], mode="eval")
+    policies = [trained_ppo, *(PPO("MlpPolicy", env, seed=s, device="cpu") for s in (3, 5))]
+    stacked = StackedMlpPolicies.of([fast_policy(p) for p in policies])
+    assert stacked is not None
+    obs, _ = observations
+    live = [True, True, False]
+    for t in range(obs.shape[0]):
+        chosen = stacked.predict_lanes(np.stack([obs[t]] * len(policies)), live)
+        for lane in (0, 1):
+            want = policies[lane].predict(obs[t], deterministic=True)[0]
+            assert np.array_equal(chosen[lane], want), f"step {t}, lane {lane}"
+    # The untrained lane's near-ties were answered by its own torch layers, lane by lane.
+    assert stacked.members[1].torch_calls > 0 and stacked.members[2].torch_calls == 0
+
+
+def test_mixed_lanes_each_play_their_own_policy(
+    trained_ppo: PPO,
+    markets: list[MarketArrays],
+    config: EnvConfig,
+    constant_policy: Any,
+) -> None:
+    """Lanes that cannot be stacked (a rule, another symbol count) are played one by one."""
+    specs = [
+        BacktestSpec(trained_ppo, markets[:2], config),
+        BacktestSpec(constant_policy(2), markets[:2], config),
+        BacktestSpec(trained_ppo, markets[:1], config),
+    ]
+    for spec, lane in zip(specs, run_backtests(specs), strict=True):
+        alone = run_backtest(spec.policy, spec.arrays, spec.env_config)
+        _assert_same_backtest(lane, alone)

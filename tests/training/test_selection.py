@@ -70,3 +70,25 @@ def test_the_best_scoring_checkpoint_is_saved_and_recorded(phase_config, output_
     assert selection_scores(replay) == pytest.approx(
         {k: v for k, v in record["scores"][-1].items() if k != "timesteps"}, nan_ok=True
     )
+
+
+def test_candidates_scored_in_the_background_score_as_alone(phase_config, market):
+    from trader_env.training.factory import build_model, configure_torch, make_training_env
+    from trader_env.training.selection import CheckpointSelectionCallback
+
+    config = phase_config(1, SELECTION)
+    fit, held_out, info = carve_selection_slice([market], 0.25, 1)
+    selection = SelectionSlice(held_out, info, TZ)
+    configure_torch(config.training)
+    model = build_model(config, make_training_env(config, fit), device="cpu")
+    callback = CheckpointSelectionCallback(selection, config.env, config.training.selection, 512)
+    model.learn(512, callback=callback)
+    policies = [policy for _, policy in callback.checkpoints] + [model.policy]
+    assert len(policies) == len(callback.scores) == 4
+    for policy, deferred in zip(policies, callback.scores, strict=True):
+        alone = selection.score(policy, config.env)
+        assert {k: v for k, v in deferred.items() if k != "timesteps"} == pytest.approx(
+            alone, rel=0, abs=0, nan_ok=True
+        )
+    # The checkpoints are copies: they differ from the final weights and from each other.
+    assert len({s["net_pnl"] for s in callback.scores}) > 1

@@ -88,6 +88,7 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
         *,
         mode: Mode = "train",
         info: InfoLevel = "bar",
+        prepared: Sequence[StepData] | None = None,
     ):
         super().__init__()
         if isinstance(arrays, MarketArrays):
@@ -108,7 +109,12 @@ class IntradayTradingEnv(gym.Env[np.ndarray, np.int64]):
                 )
         self.config = config = config or EnvConfig()
         self.mode: Mode = mode
-        self._markets: tuple[StepData, ...] = tuple(prepare_step_data(a, config) for a in arrays)
+        if prepared is None:
+            prepared = [prepare_step_data(a, config) for a in arrays]
+        elif [p.symbol for p in prepared] != [a.symbol for a in arrays]:
+            raise ValueError("prepared step data must be that of arrays, in the same order")
+        # Read-only after preparation: the copies of one vectorised environment share it.
+        self._markets: tuple[StepData, ...] = tuple(prepared)
         self.feature_names: tuple[str, ...] = observation_feature_names(arrays[0], config)
         clip = float(config.obs_clip)
         self.action_space = spaces.Discrete(3)

@@ -452,23 +452,30 @@ class StackedMlpPolicies:
     def predict_lanes(self, observations: np.ndarray, live: list[bool]) -> np.ndarray:
         """Deterministic actions ``(lanes, rows)`` int64 of observations
         ``(lanes, rows, *observation_shape)``, lane ``l`` decided by member ``l`` where
-        ``live[l]`` (flat elsewhere: nobody reads them)."""
+        ``live[l]`` (flat elsewhere: nobody reads them).
+
+        Every lane is first judged at once with its a-priori bound (:func:`_decided`'s rule in
+        numpy); only the lanes it leaves open go through the tighter bound, torch or SB3.
+        """
         lanes, rows = observations.shape[:2]
         x = observations.reshape(lanes, rows, self.n_inputs).astype(np.float32, copy=False)
         logits = self._logits(x)
         errors = self.offsets + self.slopes * np.abs(x).max(axis=(1, 2))
-        chosen = np.ones((lanes, rows), dtype=np.int64)
+        chosen: np.ndarray = np.argmax(logits, axis=2)
+        ordered = np.sort(logits, axis=2)
+        best = ordered[:, :, -1]
+        largest = np.maximum(best, -ordered[:, :, 0])
+        softmax = 16.0 * _U32 * (2.0 * largest + math.log(logits.shape[2]) + 2.0)
+        margin = best - ordered[:, :, -2]  # 0 when the best is tied: never decided here
+        decided = (margin > (errors + errors)[:, None] + softmax).all(axis=1)
         tight: np.ndarray | None = None
-        for lane, (member, lane_logits) in enumerate(zip(self.members, logits, strict=True)):
-            if not live[lane]:
-                continue
-            values = lane_logits.tolist()
+        for lane in np.flatnonzero(~decided & np.asarray(live, dtype=bool)).tolist():
+            member = self.members[lane]
+            values = logits[lane].tolist()
             actions: Any = None
             if math.isfinite(sum(map(sum, values))):
-                actions = _decided(values, float(errors[lane]))
-                if actions is None:
-                    tight = self._logit_errors(rows) if tight is None else tight
-                    actions = _decided(values, tight[lane].tolist())
+                tight = self._logit_errors(rows) if tight is None else tight
+                actions = _decided(values, tight[lane].tolist())
                 if actions is None:
                     member.torch_calls += 1
                     actions = member._torch_actions(observations[lane]).tolist()

@@ -2,8 +2,9 @@
 
 Research platforms keep the best epoch by a held-out return rather than the last one; here the
 last ``fraction`` of the training sessions, after an embargo, is that held-out slice. The
-policy is scored there periodically while it trains and once more at the end, and the
-weights with the best score are the ones saved. The choice never sees the validation split,
+policy is copied periodically while it trains and each copy is scored there (in the
+background, while training goes on), the final policy once more at the end, and the weights
+with the best score are the ones saved. The choice never sees the validation split,
 where the gate is judged, nor the test split, which is only reported.
 """
 
@@ -13,11 +14,13 @@ import copy
 import datetime as dt
 import math
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.policies import BasePolicy
 
 from trader_env.contracts import MarketArrays
 from trader_env.env.config import EnvConfig
@@ -161,13 +164,17 @@ class SelectionSlice:
 
 
 class CheckpointSelectionCallback(BaseCallback):
-    """Score the policy on the selection slice after the first update past every
-    ``total_timesteps / checkpoints`` steps and at the end of training; keep the best weights
-    in memory.
+    """Copy the policy after the first update past every ``total_timesteps / checkpoints``
+    steps and score the copy on the selection slice; score the final policy at the end of
+    training; keep the best.
 
-    Scoring is a deterministic backtest (no random draws), so the training run itself is the
-    same with or without this callback. After ``learn``, :meth:`restore_best` loads the best
-    weights into the model and returns the record of the choice.
+    Scoring is a deterministic backtest of a frozen copy (no random draws, no shared state),
+    so the training run is the same with or without this callback and the scores are the
+    same whenever they are computed. They are computed in a background thread while training
+    goes on: PPO's update spends most of its time in torch kernels, which release the GIL, so
+    on a machine with a spare core the backtests cost the training run little more than the
+    final model's. After ``learn``, :meth:`restore_best` loads the best weights into the model
+    and returns the record of the choice.
     """
 
     def __init__(
@@ -184,40 +191,62 @@ class CheckpointSelectionCallback(BaseCallback):
         self._significance = settings.significance
         self._every = max(total_timesteps // settings.checkpoints, 1)
         self._next = self._every
+        #: (timesteps, a copy of the policy) of every checkpoint taken while training.
+        self.checkpoints: list[tuple[int, BasePolicy]] = []
+        self._pending: list[Future[dict[str, float]]] = []
+        self._scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="selection")
         self.scores: list[dict[str, float]] = []
         self._best_score = -math.inf
         self._best_state: dict[str, Any] | None = None
         self._best_timesteps = -1
         self._best_index = -1
 
-    def _score(self) -> None:
-        scores = {
-            "timesteps": float(self.model.num_timesteps),
-            **self._slice.score(self.model, self._env),
-        }
-        self.scores.append(scores)
-        # Ties keep the later checkpoint: more training at the same held-out score.
-        if scores[self._metric] >= self._best_score:
-            self._best_score = scores[self._metric]
-            self._best_state = copy.deepcopy(self.model.policy.state_dict())
-            self._best_timesteps = self.model.num_timesteps
-            self._best_index = len(self.scores) - 1
-
     def _on_step(self) -> bool:
         return True
 
     def _on_rollout_start(self) -> None:
-        # A rollout starts right after the previous update, so the weights scored here are
-        # those trained on every transition so far (scoring in _on_step would miss the
+        # A rollout starts right after the previous update, so the weights copied here are
+        # those trained on every transition so far (a copy in _on_step would miss the
         # update of the rollout being collected).
         if self.num_timesteps >= self._next:
             self._next += self._every * math.ceil(
                 (self.num_timesteps + 1 - self._next) / self._every
             )
-            self._score()
+            state = {k: v.detach().clone() for k, v in self.model.policy.state_dict().items()}
+            policy = self._frozen(state)
+            self.checkpoints.append((self.model.num_timesteps, policy))
+            self._pending.append(self._scorer.submit(self._slice.score, policy, self._env))
+
+    def _frozen(self, state: dict[str, Any]) -> BasePolicy:
+        """A policy of the model's class and settings holding the weights ``state``."""
+        model = self.model
+        policy: BasePolicy = model.policy_class(
+            model.observation_space,
+            model.action_space,
+            model.lr_schedule,
+            use_sde=model.use_sde,
+            **model.policy_kwargs,
+        )
+        policy.load_state_dict(state)
+        policy.set_training_mode(False)
+        return policy
 
     def _on_training_end(self) -> None:
-        self._score()
+        final = self._slice.score(self.model.policy, self._env)
+        try:
+            scored = [future.result() for future in self._pending] + [final]
+        finally:
+            self._scorer.shutdown(cancel_futures=True)
+        timesteps = [t for t, _ in self.checkpoints] + [self.model.num_timesteps]
+        states = [p.state_dict() for _, p in self.checkpoints] + [self.model.policy.state_dict()]
+        for index, (steps, score) in enumerate(zip(timesteps, scored, strict=True)):
+            self.scores.append({"timesteps": float(steps), **score})
+            # Ties keep the later checkpoint: more training at the same held-out score.
+            if score[self._metric] >= self._best_score:
+                self._best_score = score[self._metric]
+                self._best_state = copy.deepcopy(states[index])
+                self._best_timesteps = steps
+                self._best_index = index
 
     def restore_best(self) -> dict[str, Any]:
         """Load the best-scoring weights into the model; the record of what was kept and why.
