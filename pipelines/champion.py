@@ -9,12 +9,13 @@ No ``from __future__ import annotations``: Dagster reads annotations.
 import dagster as dg
 import polars as pl
 
-from pipelines.io_manager import ParquetIOManager
+from pipelines.io_manager import LegacyPickleError, ParquetIOManager
 from pipelines.metadata import json_safe
 from pipelines.phases import phase_config, symbol_costs
 from pipelines.settings import PipelineSettings
 from trader_env.dataset import Dataset
 from trader_env.evaluation.champion import ChampionRegistry, ChampionRegistryError
+from trader_env.evaluation.model_integrity import ModelIntegrityError
 from trader_env.features import Splits
 from trader_env.lineage import frame_fingerprint
 from trader_env.phase_config import PHASES, config_hash
@@ -22,7 +23,9 @@ from trader_env.workflow import ChampionDecision, decide_champion
 
 
 class OptionalInputManager(dg.ConfigurableIOManager):
-    """Loads a stored asset value, or None when the asset was never materialized."""
+    """Loads a stored asset value, or None when the asset was never materialized or only an
+    earlier version's pickle of it is stored (with a warning saying so: a phase behind a failed
+    gate is not re-materialized, and must not block the champion's decision forever)."""
 
     base_dir: str
 
@@ -33,6 +36,9 @@ class OptionalInputManager(dg.ConfigurableIOManager):
         try:
             return ParquetIOManager(base_dir=self.base_dir).load_input(context)
         except FileNotFoundError:
+            return None
+        except LegacyPickleError as exc:
+            context.log.warning(f"{exc} Until then it counts as not materialized.")
             return None
 
 
@@ -82,8 +88,10 @@ def champion_decision(
             config_hashes=hashes,
             costs=costs,
         )
-    except ChampionRegistryError as exc:
+    except (ChampionRegistryError, ModelIntegrityError) as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
+    for line in outcome.demoted:
+        context.log.warning(line)
     context.log.info(f"champion: {outcome.reason}")
     serving = outcome.champion
     metadata: dict = {

@@ -5,7 +5,6 @@ run: the ledger first (it may demote the champion), then the signal of whichever
 serves afterwards. No ``from __future__ import annotations``: Dagster reads annotations.
 """
 
-import pickle
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import dagster as dg
 import polars as pl
 import torch
 
+from pipelines.io_manager import read_stored
 from pipelines.metadata import json_safe, table
 from pipelines.settings import PipelineSettings
 from trader_env.dataset import Dataset
@@ -21,7 +21,7 @@ from trader_env.features import Splits
 from trader_env.paths import storage_root
 from trader_env.production import ForwardLimits, Signal, compute_signals
 from trader_env.production.loop import LedgerOutcome, champion_env, run_ledger_turn
-from trader_env.workflow import load_policy
+from trader_env.workflow import refused_all, serving_champion
 
 MARKET_INS = {name: dg.AssetIn(name) for name in ("bars", "features", "regimes", "splits")}
 
@@ -58,15 +58,32 @@ def lineage_line(record: ChampionRecord) -> dict:
 
 
 def signals_for(
-    market: Dataset, symbols: list[str] | None = None, storage: Path | None = None
-) -> tuple[ChampionRecord | None, list[Signal]]:
-    """The serving champion and its next-bar signals (empty without a champion)."""
-    champion = ChampionRegistry(storage).current()
-    if champion is None:
-        return None, []
+    market: Dataset, storage: Path, symbols: list[str] | None = None
+) -> tuple[ChampionRecord | None, list[Signal], tuple[str, ...]]:
+    """The serving champion, its next-bar signals (empty without a champion) and the
+    champions refused on the way because their model file was not the file promoted."""
     _one_thread()
-    policy = load_policy(champion.lineage["algorithm"], champion.model_path)
-    return champion, compute_signals(policy, market, champion_env(champion), symbols)
+    serving = serving_champion(storage)
+    if serving.champion is None or serving.policy is None:
+        return None, [], serving.refused
+    champion = serving.champion
+    signals = compute_signals(serving.policy, market, champion_env(champion), symbols)
+    return champion, signals, serving.refused
+
+
+def _no_champion(storage: Path) -> int:
+    """Say why no champion serves; the signal command's exit code for it."""
+    reason = refused_all(storage)
+    if reason is None:
+        print(no_champion_message(storage))
+        return 0
+    print(
+        "Error: no champion serves: the last champion left to serve was refused because its "
+        f"model file is not the file that was promoted ({reason}). Promote a model again "
+        "(`python -m pipelines`).",
+        file=sys.stderr,
+    )
+    return EXIT_REFUSED
 
 
 def no_champion_message(storage: Path | None = None) -> str:
@@ -119,8 +136,9 @@ def forward_ledger(
         Dataset(bars, features, regimes, splits),
         settings.storage,
         forward_limits(settings),
-        load_policy,
     )
+    for line in outcome.refused:
+        context.log.warning(line)
     context.log.info(f"forward ledger: {outcome.message}")
     summary = outcome.summary
     metadata: dict = {
@@ -130,6 +148,7 @@ def forward_ledger(
         "appended_days": len(outcome.appended),
         "champion_version": outcome.champion.version if outcome.champion else "none",
         "demoted": outcome.demoted,
+        "refused": dg.MetadataValue.json(list(outcome.refused)),
         "verdict": outcome.verdict.reason if outcome.verdict else "no champion",
         "serving_after": (
             f"v{outcome.serving.version} ({outcome.serving.phase})" if outcome.serving else "none"
@@ -178,11 +197,15 @@ def champion_signal(
     settings: PipelineSettings,
 ) -> dg.Output[list[dict]]:
     market = Dataset(bars, features, regimes, splits)
-    champion, signals = signals_for(market, storage=settings.storage)
+    champion, signals, refused = signals_for(market, settings.storage)
+    for line in refused:
+        context.log.warning(line)
     if champion is None:
         message = no_champion_message(settings.storage)
         context.log.info(message)
-        return dg.Output([], metadata={"message": message, "champion": "none"})
+        return dg.Output(
+            [], metadata={"message": message, "champion": "none", "refused": list(refused)}
+        )
     rows = signal_rows(champion, signals)
     for row in rows:
         context.log.info(
@@ -195,6 +218,7 @@ def champion_signal(
             "champion": f"v{champion.version} ({champion.phase})",
             "positions": table(pl.DataFrame(rows), limit=len(rows)),
             "lineage": dg.MetadataValue.json(json_safe(lineage_line(champion))),
+            "refused": dg.MetadataValue.json(list(refused)),
         },
     )
 
@@ -202,7 +226,8 @@ def champion_signal(
 def load_stored_market(assets_dir: Path) -> Dataset:
     """bars, features, regimes and splits as the last runs stored them under ``assets_dir``.
 
-    Raises ``FileNotFoundError`` naming the missing asset when one was never materialized.
+    Raises ``FileNotFoundError`` naming the missing asset when one was never materialized,
+    ``StoredValueError`` (file, problem) when the stored splits cannot be read.
     """
     frames = {}
     for name in ("bars", "features", "regimes"):
@@ -213,18 +238,22 @@ def load_stored_market(assets_dir: Path) -> Dataset:
                 "`python -m pipelines` first"
             )
         frames[name] = pl.concat([pl.read_parquet(path) for path in files], how="vertical")
-    splits_path = assets_dir / "splits.pkl"
-    if not splits_path.exists():
-        raise FileNotFoundError(f"asset splits is not stored at {splits_path}: run the pipeline")
-    splits = pickle.loads(splits_path.read_bytes())
+    splits = read_stored(assets_dir, dg.AssetKey("splits"))
     return Dataset(frames["bars"], frames["features"], frames["regimes"], splits)
+
+
+#: Exit code of the signal command when every champion left to serve was refused.
+EXIT_REFUSED = 2
 
 
 def signal_command(argv: list[str]) -> int:
     """``python -m pipelines signal [--symbol S ...]``: print the champion's next-bar targets.
 
-    Exit 0 with a plain sentence when no champion serves; 1 when the stored market is missing
-    or a symbol is unknown.
+    A champion whose model file is not the file promoted is refused (stderr names the file and
+    both hashes) and the champion before it serves if its own file verifies (with a notice on
+    stderr). Exit 0 with the signal, or with a plain sentence when no champion serves; 1 when
+    the stored market is missing or unreadable or a symbol is unknown; 2
+    (:data:`EXIT_REFUSED`) when no champion serves because the last ones were refused.
     """
     import argparse
 
@@ -235,19 +264,24 @@ def signal_command(argv: list[str]) -> int:
     parser.add_argument("--symbol", action="append", help="only this symbol (repeatable)")
     args = parser.parse_args(argv)
     storage = storage_root()
-    champion = ChampionRegistry(storage).current()
-    if champion is None:
-        print(no_champion_message(storage))
-        return 0
-    try:
+    try:  # StoredValueError, ChampionRegistryError and ModelIntegrityError are ValueErrors
+        if ChampionRegistry(storage).current() is None:
+            return _no_champion(storage)
         market = load_stored_market(storage / "assets")
-        champion, signals = signals_for(market, args.symbol, storage)
+        champion, signals, refused = signals_for(market, storage, args.symbol)
     except (FileNotFoundError, ValueError) as exc:
         print(f"Cannot compute the signal: {exc}", file=sys.stderr)
         return 1
-    if champion is None:  # demoted between the two reads
-        print(no_champion_message(storage))
-        return 0
+    for line in refused:
+        print(f"Refused: {line}", file=sys.stderr)
+    if champion is None:  # refused, or demoted between the two reads
+        return _no_champion(storage)
+    if refused:
+        print(
+            f"Notice: champion v{champion.version} ({champion.phase}) serves instead: its model "
+            f"file {champion.model_path} verifies (SHA-256 {champion.model_sha256}).",
+            file=sys.stderr,
+        )
     lineage = lineage_line(champion)
     print(
         f"Champion v{champion.version} ({champion.phase}, {lineage['algorithm']}) "

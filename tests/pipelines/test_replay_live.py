@@ -6,7 +6,6 @@ demotes it automatically, and the signal says no champion serves."""
 
 from __future__ import annotations
 
-import pickle
 import shutil
 from datetime import date
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch
 import yaml
 
 from pipelines.definitions import defs
+from pipelines.io_manager import read_stored
 from pipelines.sensors import new_market_files
 from trader_env.data import load_bars, load_data_config
 from trader_env.dataset import build_market_data
@@ -156,7 +156,7 @@ def test_replay_promotes_records_forward_days_and_rolls_back(
         # A test budget rarely earns a deflated Sharpe >= 0.95; this test is about the loop
         # after a promotion, so phase 2 (gated under production costs) is promoted on made-up
         # strong evidence, and promote_champion runs again with that champion serving.
-        evaluation = pickle.loads((storage / "assets" / "phase2_evaluation.pkl").read_bytes())
+        evaluation = read_stored(storage / "assets", dg.AssetKey("phase2_evaluation"))
         strong = SharpeEvidence(sharpe_per_period=1.0, n_days=1000, skew=0.0, kurtosis=3.0)
         assert registry.consider(candidate_record(evaluation), strong).promoted
         promoted = replay.promote()

@@ -224,4 +224,4 @@ def test_full_pipeline_runs_its_steps_in_a_celery_worker(cluster: Cluster) -> No
     assert not blocked & (materialized | set(started))
     # The worker wrote the assets where the shared storage root says.
     assert pl.read_parquet(cluster.storage / "assets" / "bars" / "SYNA.parquet").height > 0
-    assert (cluster.storage / "assets" / f"phase{FAILING_PHASE}_evaluation.pkl").is_file()
+    assert (cluster.storage / "assets" / f"phase{FAILING_PHASE}_evaluation.json").is_file()

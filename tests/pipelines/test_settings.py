@@ -157,7 +157,7 @@ def test_a_run_uses_the_storage_root_and_configs_of_its_run_config(
     assert model.model_path.is_relative_to(run_root)
     for symbol in ("SYNA", "SYNB"):
         assert (run_root / "assets" / "bars" / f"{symbol}.parquet").is_file()
-    assert (run_root / "assets" / "splits.pkl").is_file()
+    assert (run_root / "assets" / "splits.json").is_file()
     assert not default_root.exists() and not storage.exists(), "nothing at the default roots"
     stored = instance.get_run_by_id(result.run_id)
     assert stored is not None

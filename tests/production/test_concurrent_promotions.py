@@ -2,48 +2,22 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from trader_env.evaluation.champion import ChampionRegistry
 
-WORKER = Path(__file__).with_name("worker.py")
+from .workers import start_together, start_worker, worker_result
 
 
 def test_two_promotions_at_the_same_moment_both_appear_in_the_history(tmp_path: Path) -> None:
     go = tmp_path / "go"
-    env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
     workers = []
     for name, sharpe in (("a", "1.0"), ("b", "2.0")):
         model = tmp_path / f"{name}.zip"
         model.write_bytes(f"model {name}".encode())
-        workers.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    str(WORKER),
-                    "promote",
-                    str(tmp_path),
-                    str(model),
-                    sharpe,
-                    str(go),
-                ],
-                env=env,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-        )
-    deadline = time.monotonic() + 120
-    while len(list(tmp_path.glob("go.ready-*"))) < 2:
-        assert all(worker.poll() is None for worker in workers), "a worker ended early"
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    go.touch()
-    outputs = [json.loads(worker.communicate(timeout=120)[0]) for worker in workers]
+        workers.append(start_worker("promote", str(tmp_path), str(model), sharpe, str(go)))
+    start_together(go, workers)
+    outputs = [worker_result(worker, timeout=120) for worker in workers]
     assert all(output["promoted"] for output in outputs)
     assert sorted(output["version"] for output in outputs) == [1, 2]
 

@@ -3,12 +3,8 @@ concurrent appends from separate processes."""
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,7 +22,7 @@ from trader_env.production import (
 )
 from trader_env.workflow import load_policy
 
-WORKER = Path(__file__).with_name("worker.py")
+from .workers import lock_held, start_together, start_worker, worker_result
 
 
 def _append(ledger: ForwardLedger, policy, market: Dataset, env: EnvConfig, end, version: int = 1):
@@ -113,36 +109,6 @@ def test_a_day_already_in_the_ledger_is_refused(tmp_path: Path) -> None:
         ledger.rows()
 
 
-def _worker(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(Path.cwd()), "TRADER_PROFILE": "test"}
-    return subprocess.Popen(
-        [sys.executable, str(WORKER), *args], env=env, stdout=subprocess.PIPE, text=True
-    )
-
-
-def start_together(go: Path, workers: list[subprocess.Popen]) -> None:
-    """Wait until every worker is ready (imports done, inputs built), then release them all."""
-    deadline = time.monotonic() + 180
-    while len(list(go.parent.glob(f"{go.name}.ready-*"))) < len(workers):
-        assert all(worker.poll() is None for worker in workers), "a worker ended early"
-        assert time.monotonic() < deadline, "workers did not get ready"
-        time.sleep(0.05)
-    go.touch()
-
-
-def _lock_held(folder: Path) -> bool:
-    path = folder / ".lock"
-    if not path.exists():
-        return False
-    with open(path, "a+b") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        return False
-
-
 def test_ledger_survives_kill_9_during_an_append(
     tmp_path: Path, leaning_model, market: Dataset, env_config: EnvConfig, market_through
 ) -> None:
@@ -159,9 +125,9 @@ def test_ledger_survives_kill_9_during_an_append(
     go.touch()
     # Slow predictions (20 ms) keep the append busy for seconds: killed while it holds the lock.
     n_sessions = str(market.features["session"].n_unique())
-    worker = _worker("ledger", str(tmp_path), str(model), n_sessions, "0.02", str(go))
+    worker = start_worker("ledger", str(tmp_path), str(model), n_sessions, "0.02", str(go))
     deadline = time.monotonic() + 120
-    while not _lock_held(ledger.folder):
+    while not lock_held(ledger.folder):
         assert worker.poll() is None, "the worker ended before taking the lock"
         assert time.monotonic() < deadline
         time.sleep(0.05)
@@ -170,7 +136,7 @@ def test_ledger_survives_kill_9_during_an_append(
     worker.wait()
 
     assert ledger.path.read_bytes() == before, "the killed append left the ledger as it was"
-    assert not _lock_held(ledger.folder), "the kernel released the dead process's lock"
+    assert not lock_held(ledger.folder), "the kernel released the dead process's lock"
     assert not list(ledger.folder.glob(".tmp-*")), "no torn temporary file"
     resumed = _append(ledger, policy, market, env_config, end)
     assert [row.session for row in resumed] == forward[2:]
@@ -187,14 +153,11 @@ def test_two_processes_appending_at_the_same_moment_lose_nothing(
     go = tmp_path / "go"
     # One sees the market three forward days in, the other the whole of it.
     workers = [
-        _worker("ledger", str(tmp_path), str(model), str(n), "0", str(go))
+        start_worker("ledger", str(tmp_path), str(model), str(n), "0", str(go))
         for n in (n_all - len(forward) + 3, n_all)
     ]
     start_together(go, workers)
-    outputs = [
-        json.loads(worker.communicate(timeout=300)[0].strip().splitlines()[-1])
-        for worker in workers
-    ]
+    outputs = [worker_result(worker) for worker in workers]
     assert all(worker.returncode == 0 for worker in workers)
     sessions = [str(row.session) for row in ForwardLedger(tmp_path).rows()]
     assert sessions == [str(day) for day in forward], "every forward day exactly once, in order"

@@ -13,7 +13,6 @@ from trader_env.env import EnvConfig
 from trader_env.evaluation.champion import ChampionRecord, ChampionRegistry, SharpeEvidence
 from trader_env.production import ForwardLedger, ForwardLimits, LedgerRow, judge_forward
 from trader_env.production.loop import run_ledger_turn
-from trader_env.workflow import load_policy
 
 #: Significant whatever the trial count: these tests are about the production loop.
 STRONG = SharpeEvidence(sharpe_per_period=1.0, n_days=1000, skew=0.0, kurtosis=3.0)
@@ -47,7 +46,7 @@ def test_a_crash_against_the_long_champion_demotes_it(
     flat = _promote(registry, leaning_model(1), env_config, 0.5, end)
     long = _promote(registry, leaning_model(2), env_config, 1.0, end)
 
-    outcome = run_ledger_turn(crashed_market, tmp_path, ForwardLimits(), load_policy)
+    outcome = run_ledger_turn(crashed_market, tmp_path, ForwardLimits())
     assert outcome.champion.version == long and outcome.demoted
     assert outcome.serving is not None and outcome.serving.version == flat
     assert registry.current().version == flat  # type: ignore[union-attr]
@@ -61,7 +60,7 @@ def test_a_crash_against_the_long_champion_demotes_it(
     assert outcome.plot is not None and outcome.plot.stat().st_size > 0
 
     # The restored champion starts with the next new day: nothing is recomputed or added now.
-    again = run_ledger_turn(crashed_market, tmp_path, ForwardLimits(), load_policy)
+    again = run_ledger_turn(crashed_market, tmp_path, ForwardLimits())
     assert again.appended == [] and not again.demoted and again.champion.version == flat
     assert len(ForwardLedger(tmp_path).rows()) == len(outcome.appended)
 

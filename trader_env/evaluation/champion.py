@@ -10,7 +10,9 @@ A promotion first copies the model (temporary file + ``os.replace``) and then re
 ``registry.json`` atomically. A crash between the two leaves a model file that the JSON does
 not reference: it changes nothing, and a later promotion of the same bytes reuses its name.
 Model copies are never overwritten with different content: the name carries the version and a
-hash of the bytes. Rolled-back champions and their files stay on disk for audit.
+hash of the bytes, and the copy is checked against that hash before it is moved into place.
+Rolled-back champions and their files stay on disk for audit. Every record keeps the SHA-256 of
+its model, which serving checks before each load (:mod:`~trader_env.evaluation.model_integrity`).
 
 The promotion rule (honest promotion) lives in :mod:`~trader_env.evaluation.promotion`.
 """
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import math
 import shutil
 from pathlib import Path
@@ -35,6 +36,7 @@ from trader_env.evaluation.champion_records import (
     SharpeEvidence,
     TrialRecord,
 )
+from trader_env.evaluation.model_integrity import file_sha256, verified_model_bytes
 from trader_env.evaluation.promotion import (
     PromotionDecision,
     baseline,
@@ -71,14 +73,6 @@ class ChampionRegistryError(ValueError):
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class ChampionRegistry:
@@ -136,16 +130,20 @@ class ChampionRegistry:
     def _save(self, state: RegistryFile) -> None:
         atomic_write_text(self.registry_path, state.model_dump_json(indent=2) + "\n")
 
-    def _copy_model(self, source: Path, version: int, phase: str) -> tuple[str, str]:
-        """Copy ``source`` into the registry; return (path relative to the folder, sha256)."""
-        sha = _sha256(source)
+    def _copy_model(self, source: Path, sha: str, version: int, phase: str) -> str:
+        """Copy ``source``, whose bytes were judged with SHA-256 ``sha``, into the registry;
+        return the copy's path relative to the folder."""
         relative = f"{MODELS_DIR}/v{version:04d}-{phase}-{sha[:8]}{source.suffix}"
         destination = self.folder / relative
-        if destination.exists() and _sha256(destination) == sha:
-            return relative, sha  # left by an interrupted promotion: identical bytes
+        if destination.exists() and file_sha256(destination) == sha:
+            return relative  # left by an interrupted promotion: identical bytes
         with atomic_path(destination) as tmp:
             shutil.copyfile(source, tmp)
-        return relative, sha
+            if file_sha256(tmp) != sha:  # the candidate changed after it was judged
+                raise ChampionRegistryError(
+                    f"{source}: candidate model file changed since it was judged; not promoted"
+                )
+        return relative
 
     def trials(self) -> list[TrialRecord]:
         """Every distinct candidate judged for promotion, oldest first."""
@@ -210,7 +208,7 @@ class ChampionRegistry:
         source = Path(candidate.model_path)
         if not source.is_file():
             raise ChampionRegistryError(f"{source}: candidate model file does not exist")
-        sha = _sha256(source)
+        sha = file_sha256(source)
         with self._locked():
             state = self._with_trial(self._load(), candidate.phase, sha, evidence)
             dsr, n_trials, _ = deflated(state, evidence)
@@ -269,7 +267,7 @@ class ChampionRegistry:
     ) -> ChampionRecord:
         """Copy the model in and make ``candidate`` the serving champion (under the lock)."""
         version = max((record.version or 0 for record in state.champions), default=0) + 1
-        relative, _ = self._copy_model(source, version, candidate.phase)
+        relative = self._copy_model(source, sha, version, candidate.phase)
         at = _now()
         stored = candidate.model_copy(
             update={
@@ -357,7 +355,9 @@ class ChampionRegistry:
         """Make the champion that the current one replaced serve again, and return it.
 
         Repeated rollbacks walk back through the chain of promotions. Raises
-        :class:`ChampionRegistryError` when there is no champion or no previous one.
+        :class:`ChampionRegistryError` when there is no champion or no previous one, and
+        :class:`~trader_env.evaluation.model_integrity.ModelIntegrityError` (nothing changes)
+        when the previous one's model file is not the file that was promoted.
         """
         with self._locked():
             state = self._load()
@@ -369,6 +369,7 @@ class ChampionRegistry:
                 raise ChampionRegistryError(
                     f"{self.registry_path}: champion v{current.version} has no previous champion"
                 )
+            verified_model_bytes(self.folder / target.model_path, target.model_sha256)
             event = ChampionEvent(
                 action="rollback",
                 at=_now(),

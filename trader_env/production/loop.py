@@ -7,7 +7,6 @@ it runs (and is tested) without Dagster.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -25,6 +24,7 @@ from trader_env.production.ledger import (
     play_forward_days,
 )
 from trader_env.production.limits import ForwardLimits, RollbackVerdict, judge_forward, plot_forward
+from trader_env.workflow.serving import serving_champion
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,9 @@ class LedgerOutcome:
     ``champion``: the champion that was judged (None: none served); ``appended``: the rows this
     turn added; ``summary``: :func:`forward_summary` of that champion's ledger rows;
     ``verdict``: the rollback rules' verdict; ``demoted``: whether this turn demoted it;
-    ``serving``: the champion serving afterwards.
+    ``serving``: the champion serving afterwards; ``refused``: champions refused before the
+    turn because their model file was not the file promoted
+    (:func:`~trader_env.workflow.serving.serving_champion`).
     """
 
     champion: ChampionRecord | None
@@ -47,6 +49,7 @@ class LedgerOutcome:
     plot: Path | None = None
     message: str = ""
     rows_total: int = 0
+    refused: tuple[str, ...] = ()
 
 
 def selection_end(record: ChampionRecord, market: Dataset) -> date:
@@ -76,19 +79,19 @@ def run_ledger_turn(
     market: Dataset,
     storage: Path,
     limits: ForwardLimits,
-    policy_loader: Callable[[str, str], Policy],
 ) -> LedgerOutcome:
     """Append the serving champion's new forward days, judge them, demote on a breach.
 
-    ``policy_loader(algorithm, model_path)`` loads the champion's policy
-    (:func:`trader_env.workflow.load_policy`). The demotion is decided under the registry
-    lock against the champion as it is then: if another run changed the champion meanwhile,
-    nothing is demoted.
+    The champion is the one whose model file verifies: one whose file does not is refused
+    first (:func:`~trader_env.workflow.serving.serving_champion`). The demotion is decided
+    under the registry lock against the champion as it is then: if another run changed the
+    champion meanwhile, nothing is demoted.
     """
     registry = ChampionRegistry(storage)
     ledger = ForwardLedger(storage)
-    champion = registry.current()
-    if champion is None:
+    found = serving_champion(storage)
+    champion, policy, refused = found.champion, found.policy, found.refused
+    if champion is None or policy is None:
         return LedgerOutcome(
             None,
             [],
@@ -97,11 +100,12 @@ def run_ledger_turn(
             False,
             None,
             ledger.path,
-            message="no champion serves: nothing to play forward",
+            message="; ".join([*refused, "no champion serves: nothing to play forward"]),
             rows_total=len(ledger.rows()),
+            refused=refused,
         )
     end = selection_end(champion, market)
-    appended = _append_forward_days(ledger, champion, market, end, policy_loader)
+    appended = _append_forward_days(ledger, champion, policy, market, end)
     rows = ledger.rows()
     own = [row for row in rows if row.champion_version == champion.version]
     validation = champion.validation_sharpe
@@ -123,7 +127,7 @@ def run_ledger_turn(
             version=champion.version,
         )
         demoted = serving is None or serving.version != champion.version
-    message = _turn_message(champion, appended, verdict, demoted, serving)
+    message = "; ".join([*refused, _turn_message(champion, appended, verdict, demoted, serving)])
     if validation is None or not math.isfinite(validation):
         summary["note"] = "no validation Sharpe recorded: the expectation is a Sharpe of 0"
     return LedgerOutcome(
@@ -137,22 +141,22 @@ def run_ledger_turn(
         plot,
         message,
         rows_total=len(rows),
+        refused=refused,
     )
 
 
 def _append_forward_days(
     ledger: ForwardLedger,
     champion: ChampionRecord,
+    policy: Policy,
     market: Dataset,
     end: date,
-    policy_loader: Callable[[str, str], Policy],
 ) -> list[LedgerRow]:
-    """Play the serving ``champion`` over the stored sessions after ``end`` not yet in the
-    ledger and append them; the rows appended."""
+    """Play the serving ``champion`` (its verified ``policy``) over the stored sessions after
+    ``end`` not yet in the ledger and append them; the rows appended."""
     version = champion.version
     assert version is not None  # a serving champion was promoted, which numbers it
     env_config = champion_env(champion)
-    policy = policy_loader(champion.lineage["algorithm"], champion.model_path)
     return ledger.append(
         lambda rows: play_forward_days(
             policy, market, env_config, rows, end, version, champion.phase

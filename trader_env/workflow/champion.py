@@ -18,7 +18,7 @@ from trader_env.evaluation.backtest import run_backtest
 from trader_env.evaluation.champion import ChampionRecord, ChampionRegistry, SharpeEvidence
 from trader_env.workflow.evaluation import splits_version
 from trader_env.workflow.records import GATE_PART, REPORT_PART, ChampionDecision, PhaseEvaluation
-from trader_env.workflow.training import load_policy
+from trader_env.workflow.serving import load_champion_policy, verified_champion
 
 #: A promotion needs a deflated Sharpe ratio of at least this (Bailey and Lopez de Prado).
 DSR_THRESHOLD = 0.95
@@ -69,12 +69,13 @@ def remeasure_champion(
     Re-measured in every promotion, so that champion and challenger are compared on the same
     days, split config and costs whatever changed since the champion was promoted. None when
     the champion cannot be replayed on today's data (its observation no longer fits the
-    features, or its lineage lacks what a replay needs): it is then not comparable.
+    features, or its lineage lacks what a replay needs): it is then not comparable. Its model
+    is loaded only if its file is the one promoted (``ModelIntegrityError`` otherwise).
     """
     if "env_config" not in record.lineage or "algorithm" not in record.lineage:
         return None
     env = EnvConfig.model_validate(record.lineage["env_config"]).with_costs(costs)
-    policy = load_policy(record.lineage["algorithm"], record.model_path)
+    policy = load_champion_policy(record)
     try:
         result = run_backtest(
             policy,
@@ -111,13 +112,16 @@ def decide_champion(
     costs: Mapping[str, CostConfig],
     dsr_threshold: float = DSR_THRESHOLD,
 ) -> ChampionDecision:
-    """Demote an ineligible champion, then promote the best current candidate if it earns it.
+    """Demote an ineligible champion and refuse one whose model file is not the file promoted
+    (:func:`~trader_env.workflow.serving.verified_champion`), then promote the best current
+    candidate if it earns it.
 
     ``costs``: today's production cost model per symbol (the champion is re-measured with it).
     """
     registry = ChampionRegistry(storage)
     demoted = tuple(registry.demote_ineligible())
-    previous = registry.current()
+    previous, refused = verified_champion(storage)
+    demoted += refused
     candidate, skipped = pick_candidate(
         evaluations, data_version, config_hashes, splits_version(market.splits)
     )

@@ -105,5 +105,5 @@ class ChampionDecision:
     champion: ChampionRecord | None  # serving after the decision
     previous: ChampionRecord | None  # serving before it
     skipped: dict[int, str]  # phase -> why it was not a candidate
-    demoted: tuple[str, ...] = ()  # reasons of champions demoted in this step
+    demoted: tuple[str, ...] = ()  # reasons of champions demoted or refused in this step
     champion_remeasured_sharpe: float | None = None  # serving champion, validation, this run
