@@ -145,7 +145,7 @@ def profile_parts(
     step_wait = ("dummy_vec_env.py", "step_wait")
     ours = ("vec_env.py", "step_wait")
     learn = _cumulative(stats, "on_policy_algorithm.py", "learn")
-    # Scored while training (before) or all at once at its end (since the lockstep backtests).
+    # Scored while training (before), or in a background thread and the final model at the end.
     scoring = _cumulative(stats, "selection.py", "_score") + _cumulative(
         stats, "selection.py", "_on_training_end"
     )

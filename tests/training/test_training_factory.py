@@ -137,3 +137,19 @@ def test_a_load_only_algorithm_cannot_be_trained() -> None:
     assert issubclass(trainable_class("PPO"), PPO)
     with pytest.raises(ValueError, match="'RegimeRouter' only loads saved policies"):
         trainable_class("RegimeRouter")
+
+
+def test_the_optimizer_is_sb3s_adam_fused(phase_config, market) -> None:
+    """SB3 sets Adam's eps to 1e-5 unless optimizer arguments are given: ours restate it."""
+    config = phase_config(2)
+    configure_torch(config.training)
+    vec_env = make_training_env(config, [market])
+    try:
+        model = build_model(config, vec_env, device="cpu")
+    finally:
+        vec_env.close()
+    reference = PPO("MlpPolicy", vec_env, device="cpu").policy.optimizer
+    group = model.policy.optimizer.param_groups[0]
+    assert type(model.policy.optimizer) is type(reference)
+    assert group["eps"] == reference.param_groups[0]["eps"] == 1e-5
+    assert group["fused"] is True

@@ -115,11 +115,13 @@ def configure_torch(training: TrainingConfig) -> str:
 def policy_kwargs(config: PhaseConfig) -> dict[str, Any]:
     """SB3 ``policy_kwargs``: separate policy and value MLPs of ``net_arch`` (+ LSTM size),
     and torch's fused Adam (one kernel for every parameter's update instead of a loop over
-    them: ~15 % of an update on these small networks; the same algorithm)."""
+    them: ~15 % of an update on these small networks; the same algorithm). SB3 sets Adam's
+    ``eps`` to 1e-5 only when it is given no optimizer arguments, so it is restated here:
+    torch's default 1e-8 takes far larger steps on these small money-scaled gradients."""
     hyper = config.algorithm.hyperparameters
     kwargs: dict[str, Any] = {
         "net_arch": {"pi": list(hyper.net_arch), "vf": list(hyper.net_arch)},
-        "optimizer_kwargs": {"fused": True},
+        "optimizer_kwargs": {"fused": True, "eps": 1e-5},
     }
     if config.algorithm.name == "RecurrentPPO" and hyper.lstm_hidden_size is not None:
         kwargs["lstm_hidden_size"] = hyper.lstm_hidden_size
