@@ -72,7 +72,7 @@ def test_the_best_scoring_checkpoint_is_saved_and_recorded(phase_config, output_
     )
 
 
-def test_candidates_scored_in_the_background_score_as_alone(phase_config, market):
+def test_candidates_scored_by_the_worker_score_as_alone(phase_config, market):
     from trader_env.training.factory import build_model, configure_torch, make_training_env
     from trader_env.training.selection import CheckpointSelectionCallback
 
@@ -83,7 +83,7 @@ def test_candidates_scored_in_the_background_score_as_alone(phase_config, market
     model = build_model(config, make_training_env(config, fit), device="cpu")
     callback = CheckpointSelectionCallback(selection, config.env, config.training.selection, 512)
     model.learn(512, callback=callback)
-    policies = [policy for _, policy in callback.checkpoints] + [model.policy]
+    policies = [copy.build() for _, copy in callback.checkpoints] + [model.policy]
     assert len(policies) == len(callback.scores) == 4
     for policy, deferred in zip(policies, callback.scores, strict=True):
         alone = selection.score(policy, config.env)
@@ -92,3 +92,34 @@ def test_candidates_scored_in_the_background_score_as_alone(phase_config, market
         )
     # The checkpoints are copies: they differ from the final weights and from each other.
     assert len({s["net_pnl"] for s in callback.scores}) > 1
+
+
+def test_a_dead_scoring_worker_costs_time_not_the_choice(phase_config, market, monkeypatch):
+    """Scores the worker could not return are computed in the training process instead."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from trader_env.training import selection as module
+    from trader_env.training.factory import build_model, configure_torch, make_training_env
+
+    class DeadWorker(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            future: Future = Future()
+            future.set_exception(BrokenProcessPool("the worker was killed"))
+            return future
+
+    config = phase_config(1, SELECTION)
+    fit, held_out, info = carve_selection_slice([market], 0.25, 1)
+    selection = SelectionSlice(held_out, info, TZ)
+    records = []
+    for worker in (module._scoring_worker, DeadWorker):
+        monkeypatch.setattr(module, "_scoring_worker", worker)
+        configure_torch(config.training)
+        model = build_model(config, make_training_env(config, fit), device="cpu")
+        callback = module.CheckpointSelectionCallback(
+            selection, config.env, config.training.selection, 512
+        )
+        model.learn(512, callback=callback)
+        records.append(callback.scores)
+    for ours, fallback in zip(*records, strict=True):
+        assert fallback == pytest.approx(ours, rel=0, abs=0, nan_ok=True)

@@ -2,19 +2,26 @@
 
 Research platforms keep the best epoch by a held-out return rather than the last one; here the
 last ``fraction`` of the training sessions, after an embargo, is that held-out slice. The
-policy is copied periodically while it trains and each copy is scored there (in the
-background, while training goes on), the final policy once more at the end, and the weights
+policy is copied periodically while it trains and each copy is scored there (by a worker
+process, while training goes on), the final policy once more at the end, and the weights
 with the best score are the ones saved. The choice never sees the validation split,
 where the gate is judged, nor the test split, which is only reported.
 """
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import math
+import multiprocessing as mp
+import weakref
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import (
+    BrokenExecutor,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+)
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,18 +170,70 @@ class SelectionSlice:
         return run_backtest(policy, self.arrays, env, session_timezone=self.session_timezone)
 
 
+def _no_learning(_progress: float) -> float:
+    """The learning-rate schedule of a policy copy that is only scored (picklable)."""
+    return 0.0
+
+
+@dataclass(frozen=True)
+class PolicyCopy:
+    """Everything needed to rebuild a policy with given weights, in this process or another:
+    its class, spaces and keyword arguments, and the weights (CPU tensors)."""
+
+    policy_class: type[BasePolicy]
+    observation_space: Any
+    action_space: Any
+    kwargs: dict[str, Any]
+    state: dict[str, Any]
+
+    @classmethod
+    def of(cls, model: Any) -> PolicyCopy:
+        """A copy of ``model``'s current policy (an SB3 on-policy algorithm)."""
+        state = {k: v.detach().to("cpu", copy=True) for k, v in model.policy.state_dict().items()}
+        kwargs = {"use_sde": model.use_sde, **model.policy_kwargs}
+        return cls(model.policy_class, model.observation_space, model.action_space, kwargs, state)
+
+    def build(self) -> BasePolicy:
+        """The policy, in evaluation mode, on the CPU."""
+        policy = self.policy_class(
+            self.observation_space, self.action_space, _no_learning, **self.kwargs
+        )
+        policy.load_state_dict(self.state)
+        policy.set_training_mode(False)
+        return policy
+
+
+def _score_copy(
+    selection: SelectionSlice, env: EnvConfig, policy_copy: PolicyCopy
+) -> dict[str, float]:
+    """:meth:`SelectionSlice.score` of a rebuilt policy copy (runs in the scoring worker)."""
+    return selection.score(policy_copy.build(), env)
+
+
+def _scoring_worker() -> Executor:
+    """Where checkpoints are scored while training goes on: a worker process where this
+    process may start one (``forkserver``, else ``spawn``: a fresh interpreter, never a fork
+    of a process with threads), else a thread (daemonic processes, e.g. a Celery worker's
+    pool, may not have children)."""
+    if mp.current_process().daemon:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="selection")
+    methods = mp.get_all_start_methods()
+    context = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+    return ProcessPoolExecutor(max_workers=1, mp_context=context)
+
+
 class CheckpointSelectionCallback(BaseCallback):
     """Copy the policy after the first update past every ``total_timesteps / checkpoints``
     steps and score the copy on the selection slice; score the final policy at the end of
     training; keep the best.
 
-    Scoring is a deterministic backtest of a frozen copy (no random draws, no shared state),
-    so the training run is the same with or without this callback and the scores are the
-    same whenever they are computed. They are computed in a background thread while training
-    goes on: PPO's update spends most of its time in torch kernels, which release the GIL, so
-    on a machine with a spare core the backtests cost the training run little more than the
-    final model's. After ``learn``, :meth:`restore_best` loads the best weights into the model
-    and returns the record of the choice.
+    Scoring is a deterministic backtest of a copy (no random draws, no shared state), so the
+    training run is the same with or without this callback and a score is the same wherever
+    it is computed. The copies are scored by a worker process while training goes on (its
+    own interpreter: no GIL shared with the training loop), so on a machine with a spare core
+    the backtests cost the training run little more than the final model's. After ``learn``,
+    :meth:`restore_best` loads the best weights into the model and returns the record of the
+    choice.
     """
 
     def __init__(
@@ -191,10 +250,10 @@ class CheckpointSelectionCallback(BaseCallback):
         self._significance = settings.significance
         self._every = max(total_timesteps // settings.checkpoints, 1)
         self._next = self._every
-        #: (timesteps, a copy of the policy) of every checkpoint taken while training.
-        self.checkpoints: list[tuple[int, BasePolicy]] = []
+        #: (timesteps, the policy's copy) of every checkpoint taken while training.
+        self.checkpoints: list[tuple[int, PolicyCopy]] = []
         self._pending: list[Future[dict[str, float]]] = []
-        self._scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="selection")
+        self._scorer: Executor | None = None
         self.scores: list[dict[str, float]] = []
         self._best_score = -math.inf
         self._best_state: dict[str, Any] | None = None
@@ -212,39 +271,38 @@ class CheckpointSelectionCallback(BaseCallback):
             self._next += self._every * math.ceil(
                 (self.num_timesteps + 1 - self._next) / self._every
             )
-            state = {k: v.detach().clone() for k, v in self.model.policy.state_dict().items()}
-            policy = self._frozen(state)
-            self.checkpoints.append((self.model.num_timesteps, policy))
-            self._pending.append(self._scorer.submit(self._slice.score, policy, self._env))
+            copy_ = PolicyCopy.of(self.model)
+            self.checkpoints.append((self.model.num_timesteps, copy_))
+            if self._scorer is None:
+                self._scorer = _scoring_worker()
+                # Never left running by a training run that fails before its end.
+                weakref.finalize(self, self._scorer.shutdown, wait=False, cancel_futures=True)
+            self._pending.append(self._scorer.submit(_score_copy, self._slice, self._env, copy_))
 
-    def _frozen(self, state: dict[str, Any]) -> BasePolicy:
-        """A policy of the model's class and settings holding the weights ``state``."""
-        model = self.model
-        policy: BasePolicy = model.policy_class(
-            model.observation_space,
-            model.action_space,
-            model.lr_schedule,
-            use_sde=model.use_sde,
-            **model.policy_kwargs,
-        )
-        policy.load_state_dict(state)
-        policy.set_training_mode(False)
-        return policy
+    def _checkpoint_score(self, index: int) -> dict[str, float]:
+        """Checkpoint ``index``'s score from the worker, or computed here if the worker died
+        (the same numbers: the backtest is deterministic)."""
+        try:
+            return self._pending[index].result()
+        except BrokenExecutor:
+            return _score_copy(self._slice, self._env, self.checkpoints[index][1])
 
     def _on_training_end(self) -> None:
         final = self._slice.score(self.model.policy, self._env)
         try:
-            scored = [future.result() for future in self._pending] + [final]
+            scored = [self._checkpoint_score(i) for i in range(len(self._pending))] + [final]
         finally:
-            self._scorer.shutdown(cancel_futures=True)
+            if self._scorer is not None:
+                self._scorer.shutdown(cancel_futures=True)
+        final_state = {k: v.detach().clone() for k, v in self.model.policy.state_dict().items()}
         timesteps = [t for t, _ in self.checkpoints] + [self.model.num_timesteps]
-        states = [p.state_dict() for _, p in self.checkpoints] + [self.model.policy.state_dict()]
+        states = [c.state for _, c in self.checkpoints] + [final_state]
         for index, (steps, score) in enumerate(zip(timesteps, scored, strict=True)):
             self.scores.append({"timesteps": float(steps), **score})
             # Ties keep the later checkpoint: more training at the same held-out score.
             if score[self._metric] >= self._best_score:
                 self._best_score = score[self._metric]
-                self._best_state = copy.deepcopy(states[index])
+                self._best_state = states[index]
                 self._best_timesteps = steps
                 self._best_index = index
 
