@@ -9,8 +9,9 @@ No ``from __future__ import annotations``: Dagster reads annotations.
 """
 
 import base64
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -19,12 +20,11 @@ import polars as pl
 
 from pipelines.metadata import json_safe, plain_metadata
 from pipelines.settings import PipelineSettings
-from pipelines.summary import display_sharpe
+from pipelines.summary import detection_text, display_sharpe
 from trader_env.costs import with_production_costs
 from trader_env.dataset import Dataset
 from trader_env.env.config import CostConfig
 from trader_env.evaluation.baselines import BASELINES
-from trader_env.evaluation.champion import ChampionRegistry
 from trader_env.evaluation.cost_sensitivity import COST_FACTORS, factor_label
 from trader_env.evaluation.gates import GateResult
 from trader_env.features import Splits
@@ -40,7 +40,9 @@ from trader_env.workflow import (
     oracle_daily_returns,
     train_phase_model,
 )
+from trader_env.workflow.evaluation import DETECTION_KEYS
 from trader_env.workflow.fair_oracle import budget_held_daily_returns, turnover_budget
+from trader_env.workflow.serving import champion_model_copy
 from trader_env.yaml_config import ConfigError
 
 MARKET_INS = {name: dg.AssetIn(name) for name in ("bars", "features", "regimes", "splits")}
@@ -82,12 +84,20 @@ def _criteria_table(result: GateResult) -> dg.MetadataValue:
 
 
 def _check_result(
-    result: GateResult, description: str, settings: PipelineSettings
+    result: GateResult,
+    description: str,
+    settings: PipelineSettings,
+    leading: Mapping[str, dg.MetadataValue] | None = None,
 ) -> dg.AssetCheckResult:
-    """The verdict as a check result. A failed verdict has severity ERROR when the run's gates
-    are enforced, which stops the later phases (the checks are blocking), and WARN when they are
-    advisory: recorded and shown, but Dagster runs the downstream assets anyway."""
-    metadata: dict = {"criteria": _criteria_table(result), "gate_mode": settings.gates.value}
+    """The verdict as a check result (``leading`` metadata shown first). A failed verdict has
+    severity ERROR when the run's gates are enforced, which stops the later phases (the checks
+    are blocking), and WARN when they are advisory: recorded and shown, but Dagster runs the
+    downstream assets anyway."""
+    metadata: dict = {
+        **(leading or {}),
+        "criteria": _criteria_table(result),
+        "gate_mode": settings.gates.value,
+    }
     for c in result.criteria:
         metadata[f"{c.metric} {c.op} {c.threshold:g}"] = dg.MetadataValue.json(
             {"measured": None if math.isnan(c.measured) else c.measured, "passed": c.passed}
@@ -128,17 +138,15 @@ def _model_metadata(model: PhaseModel) -> dict:
     return metadata
 
 
-def champion_warm_start(config: PhaseConfig, storage: Path) -> Path | None:
-    """The serving champion's model file (registry under ``storage``) when it is a model of this
-    regime-adaptive phase ("ongoing": phase 6 retrains from the champion's specialists), else
-    None (warm start from the previous phase as usual)."""
+def champion_warm_start(
+    config: PhaseConfig, storage: Path
+) -> contextlib.AbstractContextManager[Path | None]:
+    """A private, verified copy of the serving champion's model file (registry under
+    ``storage``) when it is a model of this regime-adaptive phase ("ongoing": phase 6 retrains
+    from the champion's specialists), else None (warm start from the previous phase as usual)."""
     if config.regime_policy is None:
-        return None
-    serving = ChampionRegistry(storage).current()
-    if serving is None or serving.phase != f"phase{config.phase}":
-        return None
-    path = Path(serving.model_path)
-    return path if path.is_file() else None
+        return contextlib.nullcontext(None)
+    return champion_model_copy(storage, f"phase{config.phase}")
 
 
 def _build_model_asset(phase: int) -> dg.AssetsDefinition:
@@ -162,15 +170,16 @@ def _build_model_asset(phase: int) -> dg.AssetsDefinition:
         costs = symbol_costs(inputs["bars"], inputs["splits"], settings)
         config = phase_config(phase, costs, settings)
         market = Dataset(inputs["bars"], inputs["features"], inputs["regimes"], inputs["splits"])
-        model = train_phase_model(
-            config,
-            market,
-            settings.storage,
-            data_version=frame_fingerprint(inputs["bars"]),
-            previous=inputs.get("previous_model"),
-            logger=context.log,
-            warm_start_path=champion_warm_start(config, settings.storage),
-        )
+        with champion_warm_start(config, settings.storage) as champion_model:
+            model = train_phase_model(
+                config,
+                market,
+                settings.storage,
+                data_version=frame_fingerprint(inputs["bars"]),
+                previous=inputs.get("previous_model"),
+                logger=context.log,
+                warm_start_path=champion_model,
+            )
         context.log.info(
             f"phase {phase}: {model.timesteps} timesteps in {model.wall_time_s:.1f} s "
             f"({model.fps:.0f} fps) on {model.device}; {model.warm_start_note}"
@@ -372,8 +381,18 @@ def _build_gate(phase: int) -> dg.AssetChecksDefinition:
         "advisory (then it is a warning).",
     )
     def _gate(evaluation: PhaseEvaluation, settings: PipelineSettings) -> dg.AssetCheckResult:
+        detection = detection_text(evaluation.gate_metrics)
+        leading: dict[str, dg.MetadataValue] = {}
+        if detection is not None:
+            # First in the panel: what a "no" from this gate can and cannot rule out.
+            leading = {
+                "detection_limit": dg.MetadataValue.text(detection),
+                "detection_numbers": dg.MetadataValue.json(
+                    json_safe({k: evaluation.gate_metrics[k] for k in DETECTION_KEYS})
+                ),
+            }
         return _check_result(
-            evaluation.gate, f"phase {phase} gate on the {GATE_PART} split", settings
+            evaluation.gate, f"phase {phase} gate on the {GATE_PART} split", settings, leading
         )
 
     return _gate

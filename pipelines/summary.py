@@ -73,6 +73,9 @@ def render_summary(
             lines.append(f"    training health: {_criteria(status.model.training_checks)}")
         if status.evaluation is not None:
             lines.append(f"    gate: {_criteria(status.evaluation.gate)}")
+            detection = detection_text(status.evaluation.gate_metrics)
+            if detection is not None:
+                lines.append(f"    detection limit: {detection}")
             lines.extend(_evaluation_lines(status.evaluation))
             report = status.evaluation.reports.get("tearsheet") or status.evaluation.reports.get(
                 "plot"
@@ -89,6 +92,27 @@ def render_summary(
     if champion is not None:
         lines.extend(_champion_lines(champion))
     return "\n".join(lines)
+
+
+def detection_text(metrics: dict[str, float]) -> str | None:
+    """What the gate's Sharpe criteria could detect on its record, in words (None when the gate
+    has no Sharpe criterion); the numbers are
+    :data:`~trader_env.workflow.evaluation.DETECTION_KEYS`."""
+    sessions = metrics.get("detection_sessions")
+    if sessions is None:
+        return None
+    text = (
+        f"over {sessions:.0f} sessions the gate needs an observed Sharpe of "
+        f"{_fmt(metrics['detection_required_sharpe'])}; it detects a true Sharpe of "
+        f"{_fmt(metrics['detection_true_sharpe_50'])} with 50 % and "
+        f"{_fmt(metrics['detection_true_sharpe_80'])} with 80 % probability"
+    )
+    needed = metrics.get("detection_min_track_record", math.nan)
+    if math.isfinite(needed):
+        text += f"; the observed Sharpe would need {math.ceil(needed)} sessions to pass"
+    elif needed == math.inf:
+        text += "; the observed Sharpe would pass over no record length"
+    return text
 
 
 def _fmt(value: float | None, spec: str = ".2f") -> str:

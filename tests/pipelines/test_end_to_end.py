@@ -32,8 +32,16 @@ def test_failing_gate_blocks_downstream_and_champion_promotes_last_pass(
         instance=instance, resources=resources, raise_on_error=False, tags=all_symbols_tags()
     )
 
-    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    checks = {name: e.passed for name, e in evaluations.items()}
     assert checks["phase0_gate"] and checks["phase1_gate"] and checks["phase2_gate"]
+    # A gate with a Sharpe criterion says what it could detect on its record.
+    sessions = result.output_for_node("splits").parts["validation"].sessions
+    detection = evaluations["phase3_gate"].metadata["detection_limit"].value
+    assert f"over {sessions} sessions the gate needs an observed Sharpe of 1000000000.00" in (
+        detection
+    )
+    assert "detection_limit" not in evaluations["phase2_gate"].metadata  # no Sharpe criterion
     assert checks["phase3_gate"] is False, "the unreachable gate fails"
     for node in ("phase0_model", "phase1_model", "phase2_model", "phase3_evaluation"):
         assert result.is_node_success(node), f"{node} runs: every gate before it passed"

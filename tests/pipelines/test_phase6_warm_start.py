@@ -29,11 +29,30 @@ def promote(root: Path, phase: str) -> ChampionRecord:
     return ChampionRegistry(root).current()  # type: ignore[return-value]
 
 
-def test_phase_6_continues_from_a_phase_6_champion_only(tmp_path: Path) -> None:
+def test_phase_6_continues_from_a_verified_copy_of_a_phase_6_champion_only(
+    tmp_path: Path,
+) -> None:
     phase6 = load_phase_config(6, "test")
-    assert champion_warm_start(phase6, tmp_path) is None, "no champion: warm start from phase 5"
+    with champion_warm_start(phase6, tmp_path) as path:
+        assert path is None, "no champion: warm start from phase 5"
     promote(tmp_path, "phase5")
-    assert champion_warm_start(phase6, tmp_path) is None, "a phase-5 champion is not phase 6's"
+    with champion_warm_start(phase6, tmp_path) as path:
+        assert path is None, "a phase-5 champion is not phase 6's"
     serving = promote(tmp_path, "phase6")
-    assert champion_warm_start(phase6, tmp_path) == Path(serving.model_path)
-    assert champion_warm_start(load_phase_config(5, "test"), tmp_path) is None, "others: never"
+    with champion_warm_start(phase6, tmp_path) as path:
+        assert path is not None and path != Path(serving.model_path)
+        assert path.read_bytes() == Path(serving.model_path).read_bytes()
+        private = path
+    assert not private.exists(), "the private copy is removed after training"
+    with champion_warm_start(load_phase_config(5, "test"), tmp_path) as path:
+        assert path is None, "others: never"
+
+
+def test_a_replaced_champion_file_is_never_trained_from(tmp_path: Path) -> None:
+    promote(tmp_path, "phase5")
+    serving = promote(tmp_path, "phase6")
+    Path(serving.model_path).write_bytes(b"not the promoted model")
+    with champion_warm_start(load_phase_config(6, "test"), tmp_path) as path:
+        assert path is None
+    current = ChampionRegistry(tmp_path).current()
+    assert current is not None and current.phase == "phase5", "refused and demoted"

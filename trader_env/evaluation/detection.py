@@ -404,8 +404,13 @@ def detection_limit(
     trial_variance: float | None = None,
     confidence: float = 0.95,
     periods_per_year: int = PERIODS_PER_YEAR,
+    benchmark_annual: float = 0.0,
 ) -> DetectionLimit:
     """The detection limit of a PSR (one trial) or DSR (``n_trials``) verdict on a record.
+
+    ``benchmark_annual``: the annual Sharpe a single trial is tested against (0: PSR's
+    "better than nothing"). With ``confidence`` 0.5 the verdict is "observed Sharpe above the
+    benchmark", a plain Sharpe threshold.
 
     ``daily_returns``: 1-D finite per-period returns, shape ``(n,)``, ``n >= 2``. Skew and
     kurtosis come from the record (:func:`record_moments`); ``trial_variance`` (per-period
@@ -424,10 +429,14 @@ def detection_limit(
     skew, kurtosis = record_moments(values)
     scale = math.sqrt(periods_per_year)
     observed = per_period_sharpe(values)
-    target = verdict_benchmark(n, n_trials=n_trials, trial_variance=trial_variance)
+    benchmark = benchmark_annual / scale
+    target = verdict_benchmark(
+        n, benchmark=benchmark, n_trials=n_trials, trial_variance=trial_variance
+    )
     required = required_sharpe(
         n,
         confidence=confidence,
+        benchmark=benchmark,
         skew=skew,
         kurtosis=kurtosis,
         n_trials=n_trials,
@@ -439,6 +448,7 @@ def detection_limit(
             n,
             power,
             confidence=confidence,
+            benchmark=benchmark,
             skew=skew,
             kurtosis=kurtosis,
             n_trials=n_trials,

@@ -8,7 +8,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+from trader_env.evaluation.detection import DetectionLimit, detection_limit
 
 Comparison = Literal[">", ">=", "<", "<="]
 
@@ -83,3 +86,30 @@ def evaluate_gate(metrics: Mapping[str, float], criteria: Sequence[GateCriterion
             )
         )
     return GateResult(criteria=tuple(results))
+
+
+def gate_detection_limit(
+    criteria: Sequence[GateCriterion], daily_returns: np.ndarray
+) -> DetectionLimit | None:
+    """What the gate's Sharpe-based criteria could detect on a record of ``daily_returns``.
+
+    ``psr >= c`` needs the observed Sharpe whose PSR against 0 reaches ``c``; ``sharpe > x``
+    needs an observed annual Sharpe above ``x``. Both rise with the one observed Sharpe of
+    the record, so together they pass exactly when the hardest one does: its limit (the
+    largest observed Sharpe needed) is the gate's. None when the gate has no such criterion
+    or the record has fewer than two returns.
+    """
+    values = np.asarray(daily_returns, dtype=np.float64)
+    if values.size < 2 or not np.isfinite(values).all():
+        return None
+    limits = []
+    for criterion in criteria:
+        if criterion.op not in (">", ">="):
+            continue
+        if criterion.metric == "psr" and 0.5 <= criterion.threshold < 1.0:
+            limits.append(detection_limit(values, confidence=criterion.threshold))
+        elif criterion.metric == "sharpe":
+            limits.append(
+                detection_limit(values, confidence=0.5, benchmark_annual=criterion.threshold)
+            )
+    return max(limits, key=lambda limit: limit.required_sharpe_annual, default=None)

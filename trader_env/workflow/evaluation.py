@@ -21,7 +21,7 @@ from trader_env.evaluation.backtest import BACKTEST_METRIC_KEYS, BacktestResult,
 from trader_env.evaluation.backtest_result import Policy
 from trader_env.evaluation.baselines import INTRADAY_BASELINES, run_baselines
 from trader_env.evaluation.cost_sensitivity import COST_SENSITIVITY_KEYS, cost_sensitivity
-from trader_env.evaluation.gates import evaluate_gate
+from trader_env.evaluation.gates import evaluate_gate, gate_detection_limit
 from trader_env.evaluation.psr import per_period_sharpe
 from trader_env.evaluation.reports import (
     plot_equity,
@@ -66,6 +66,17 @@ BASELINE_KEYS: tuple[str, ...] = (
 
 #: Keys :func:`backtest_metrics` adds to a backtest's metrics.
 EPISODE_KEYS: tuple[str, ...] = ("mean_episode_reward", "sharpe_per_period")
+#: What the gate's Sharpe criteria could detect on the gate part's record (annual Sharpes;
+#: :func:`~trader_env.evaluation.gates.gate_detection_limit`): the sessions, the observed
+#: Sharpe needed, the true Sharpe passing with 50 % and 80 % probability, and the sessions
+#: the observed Sharpe would need (inf: it never passes). Reported, never gated on.
+DETECTION_KEYS: tuple[str, ...] = (
+    "detection_sessions",
+    "detection_required_sharpe",
+    "detection_true_sharpe_50",
+    "detection_true_sharpe_80",
+    "detection_min_track_record",
+)
 #: Production-cost results copied into every split's metrics so that a gate can name them
 #: (for a costless phase they are measured under production costs).
 PRODUCTION_GATE_KEYS: tuple[str, ...] = (*COST_SENSITIVITY_KEYS, "best_intraday_baseline_sharpe")
@@ -173,6 +184,9 @@ def evaluate_phase_model(
         for key in PRODUCTION_GATE_KEYS:
             metrics[part][key] = production_metrics[part][key]
     metrics[GATE_PART][TRAINING_STABILITY] = training_stability(model)
+    metrics[GATE_PART].update(
+        detection_metrics(config, own[GATE_PART].daily_returns.to_numpy(dtype=float))
+    )
     report_returns = own[REPORT_PART].daily_returns
     if oracle_daily_returns is not None:
         metrics[REPORT_PART].update(oracle_comparison(report_returns, oracle_daily_returns))
@@ -205,6 +219,22 @@ def evaluate_phase_model(
         + regime_table_markdown(own[REPORT_PART].vol_bucket_table()),
         lineage=_lineage(model, market, production_env),
     )
+
+
+def detection_metrics(config: PhaseConfig, daily_returns: Any) -> dict[str, float]:
+    """:data:`DETECTION_KEYS` of ``config``'s gate on a record of ``daily_returns`` (empty
+    when the gate has no Sharpe-based criterion)."""
+    limit = gate_detection_limit(config.gate, daily_returns)
+    if limit is None:
+        return {}
+    needed = limit.min_track_record_periods
+    return {
+        "detection_sessions": float(limit.periods),
+        "detection_required_sharpe": limit.required_sharpe_annual,
+        "detection_true_sharpe_50": limit.detects_50_annual,
+        "detection_true_sharpe_80": limit.detects_80_annual,
+        "detection_min_track_record": math.nan if needed is None else needed,
+    }
 
 
 def _production_metrics(

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import io
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -136,3 +138,23 @@ def refused_all(storage: Path) -> str | None:
         return None
     last = history[-1]
     return last.reason if last.action == "demoted" and f": {REFUSED}: " in last.reason else None
+
+
+@contextmanager
+def champion_model_copy(storage: Path, phase: str) -> Iterator[Path | None]:
+    """A private copy of the serving champion's verified model file when the champion is a
+    model of ``phase`` (retraining continues from it), else None; removed on exit.
+
+    Training loads a warm start with SB3, which unpickles parts of the file, so it gets the
+    bytes that verified, written where only this user may enter, never the registry's path.
+    Champions that do not verify are refused on the way, as for serving.
+    """
+    champion, _ = verified_champion(storage)
+    if champion is None or champion.phase != phase:
+        yield None
+        return
+    data = verified_model_bytes(champion.model_path, champion.model_sha256)
+    with tempfile.TemporaryDirectory(prefix="champion-") as folder:
+        private = Path(folder) / Path(champion.model_path).name
+        private.write_bytes(data)
+        yield private
