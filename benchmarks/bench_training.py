@@ -17,7 +17,7 @@ Usage::
   JSON object over the phase config (to measure other sizes).
 - The runs alternate (peer, phase, peer, phase) and each side's faster run is reported, so
   that a busy moment of a shared machine does not decide the ratio.
-- ``--profile``: one more phase run of 40,960 timesteps under cProfile, its time split into
+- ``--profile``: one more phase run of the same timesteps under cProfile, its time split into
   the parts of a training run (cProfile inflates Python-heavy parts more than torch's; the
   shares are indicative, the fps above are not profiled).
 
@@ -43,7 +43,6 @@ import torch
 
 RESULTS = Path(__file__).resolve().parent / "results" / "training.md"
 PEER = {"n_envs": 8, "n_steps": 1024, "batch_size": 512, "n_epochs": 10}
-PROFILE_STEPS = 40_960
 
 
 def peer_fps(timesteps: int) -> tuple[float, float]:
@@ -132,9 +131,6 @@ def profile_parts(
     config: Any, arrays: Any, selection: Any
 ) -> tuple[list[tuple[str, float]], float]:
     """Seconds per part of one profiled ``train_phase`` run, and its total."""
-    config = config.model_copy(
-        update={"training": config.training.model_copy(update={"total_timesteps": PROFILE_STEPS})}
-    )
     profiler = cProfile.Profile()
     profiler.enable()
     start = time.perf_counter()
@@ -150,9 +146,11 @@ def profile_parts(
         stats, "selection.py", "_on_training_end"
     )
     update = _cumulative(stats, "ppo/ppo.py", "train")
-    forward = _called_from(
-        stats, ("policies.py", "forward"), ("on_policy_algorithm.py", "collect_rollouts")
-    ) + _cumulative(stats, "training/ppo.py", "act")
+    # SB3's rollouts call the policy module (torch's _call_impl calls its forward); ours call
+    # the numpy sampler. Backtests use neither.
+    forward = _cumulative(stats, "common/policies.py", "forward") + _cumulative(
+        stats, "training/ppo.py", "act"
+    )
     deepcopy = _called_from(stats, ("copy.py", "deepcopy"), step_wait)
     env_step = _called_from(stats, ("trading_env.py", "step"), step_wait) + _called_from(
         stats, ("trading_env.py", "step"), ours
@@ -171,7 +169,11 @@ def profile_parts(
         ("PPO update (backward, optimiser)", update),
         ("the environment's own `step` (training copies)", env_step),
         ("the VecEnv's own loop", vec_env),
-        ("checkpoint scoring on the selection slice (backtests)", scoring),
+        (
+            "checkpoint scoring on the selection slice (in the training process: the final "
+            "model's backtest and any wait for the scoring worker)",
+            scoring,
+        ),
         ("rest of the rollout loop (buffer, callbacks)", rollout_rest),
         ("setup and save (environment, model, torch._dynamo import, zip)", total - learn),
         ("of which importing `torch._dynamo` (first optimiser use, once per process)", dynamo),
@@ -184,7 +186,7 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=300_000, help="per run (dev: 300k)")
     parser.add_argument("--phase", type=int, default=2)
     parser.add_argument("--override", type=json.loads, default={}, help="JSON over the config")
-    parser.add_argument("--profile", action="store_true", help="also profile a 40,960-step run")
+    parser.add_argument("--profile", action="store_true", help="also profile one more run")
     parser.add_argument("--repeat", type=int, default=2, help="runs per side, best kept")
     parser.add_argument("--out", type=Path, default=RESULTS, help="markdown file to write")
     parser.add_argument("--label", default="", help="what was measured (e.g. a commit)")
@@ -230,7 +232,7 @@ def main() -> None:
         parts, total = profile_parts(config, arrays, selection)
         lines += [
             "",
-            f"Where phase {args.phase}'s time goes (cProfile, {PROFILE_STEPS:,} timesteps, "
+            f"Where phase {args.phase}'s time goes (cProfile, the same run, "
             f"{total:.1f} s profiled):",
             "",
             "| part | seconds | share |",
