@@ -229,20 +229,30 @@ def spy_phase_rows(phase: int) -> list:
 
     market_data = default_market_data(profile="dev")
     config = load_phase_config(
-        phase, "dev", overrides={"training": {"total_timesteps": SPY_BUDGET}}
+        phase,
+        "dev",
+        # Keep the trained weights even when not significant: an abstaining model has no
+        # network, and both paths would time a policy that never computes anything.
+        overrides={
+            "training": {"total_timesteps": SPY_BUDGET, "selection": {"significance": None}}
+        },
     )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         storage = Path(tmp)
         train_s, model = timed(lambda: train_phase_model(config, market_data, storage, "bench"))
         rows.append((f"train phase {phase} ({SPY_BUDGET:,} timesteps)", train_s, None))
-        original = inference.fast_policy
-        inference.fast_policy = lambda m: m  # the runner before this change
+        from trader_env.evaluation import backtest
+
+        env = model.config.env  # the phase's own costs: what this benchmark trained with
+
+        original = backtest.fast_policy
+        backtest.fast_policy = lambda m: m  # the runner before the fast path
         try:
-            slow_s, slow = timed(lambda: evaluate_phase_model(model, market_data, storage))
+            slow_s, slow = timed(lambda: evaluate_phase_model(model, market_data, storage, env))
         finally:
-            inference.fast_policy = original
-        fast_s, fast = timed(lambda: evaluate_phase_model(model, market_data, storage))
+            backtest.fast_policy = original
+        fast_s, fast = timed(lambda: evaluate_phase_model(model, market_data, storage, env))
         for part in slow.metrics:
             for key, value in slow.metrics[part].items():
                 other = fast.metrics[part][key]

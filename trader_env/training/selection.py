@@ -214,7 +214,9 @@ def _scoring_worker() -> Executor:
     """Where checkpoints are scored while training goes on: a worker process where this
     process may start one (``forkserver``, else ``spawn``: a fresh interpreter, never a fork
     of a process with threads), else a thread (daemonic processes, e.g. a Celery worker's
-    pool, may not have children)."""
+    pool, may not have children). Like any such worker it imports the main module: a script
+    that trains at top level, without ``if __name__ == "__main__":``, gets multiprocessing's
+    error from the worker and its scores computed in the training process instead."""
     if mp.current_process().daemon:
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="selection")
     methods = mp.get_all_start_methods()
