@@ -10,7 +10,6 @@ a full disk while a model is saved, copied or the ledger appended): tests/produc
 
 from __future__ import annotations
 
-import fcntl
 import subprocess
 import time
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from stable_baselines3 import PPO
 
 from pipelines.io_manager import read_stored
 from pipelines.production import load_stored_market
+from tests.production.workers import lock_held
 from trader_env.evaluation.champion import ChampionRecord, ChampionRegistry, SharpeEvidence
 from trader_env.evaluation.model_integrity import file_sha256
 from trader_env.production import ForwardLedger, play_forward_days
@@ -141,20 +141,6 @@ def _first_forward_days(storage: Path, champion: ChampionRecord) -> None:
     assert len(rows) == FIRST_DAYS
 
 
-def _ledger_locked(folder: Path) -> bool:
-    """Whether a process holds the ledger's lock (``<folder>/.lock``, trader_env.atomic)."""
-    path = folder / ".lock"
-    if not path.exists():
-        return False
-    with open(path, "a+b") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        return False
-
-
 def _kill(home: Path, process: subprocess.Popen) -> tuple[str, tuple[str, str]]:
     """SIGKILL main command ``process``: its output, and its run's (id, job), which is the one
     run left unfinished (the run killed before it was marked failed when this one started)."""
@@ -236,7 +222,7 @@ def test_kill_9_at_each_step_then_a_rerun_completes_and_the_champion_serves(
     run = start_main_command(env, "--job", "promote_champion")
     wait_for_step(run, home, "forward_ledger")
     ledger = ForwardLedger(storage)
-    wait_until(run, lambda: _ledger_locked(ledger.folder), "the ledger's lock taken")
+    wait_until(run, lambda: lock_held(ledger.folder), "the ledger's lock taken")
     output, now = _kill(home, run)
     assert _marked_failed(output, killed)
     killed = now
